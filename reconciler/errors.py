@@ -1,0 +1,108 @@
+"""One exception hierarchy for everything the CLI turns into an exit code and a sentence.
+
+Low-level errors (httpx, YAML, JSON) are mapped to these once, at the edge, with
+``raise … from exc``; messages never carry the API key.
+"""
+
+from __future__ import annotations
+
+
+class ReconcilerError(Exception):
+    """Base of every error reconciler reports to a user as one sentence (exit code 1)."""
+
+
+class ConfigError(ReconcilerError):
+    """Bad configuration: flags, environment, ``reconciler.toml``."""
+
+
+class ManifestError(ReconcilerError):
+    """The manifests have problems; ``problems`` holds each located line."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = problems
+        count = len(problems)
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the manifests")
+
+
+class PlanFileError(ReconcilerError):
+    """A saved plan file cannot be read or is not a plan this version understands."""
+
+
+class StalePlanError(ReconcilerError):
+    """The live state a saved plan was computed from has changed since."""
+
+
+class ApiError(ReconcilerError):
+    """The API answered with an error status; carries what a user needs to follow it up."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        error_type: str | None = None,
+        code: str | None = None,
+        param: str | None = None,
+        request_id: str | None = None,
+        operation: str = "",
+    ) -> None:
+        self.api_message = message
+        self.status = status
+        self.error_type = error_type
+        self.code = code
+        self.param = param
+        self.request_id = request_id
+        self.operation = operation
+        parts = [f"{operation}: " if operation else "", message]
+        if status is not None:
+            parts.append(f" (HTTP {status}")
+            parts.append(f", request id {request_id})" if request_id else ")")
+        super().__init__("".join(parts))
+
+
+class BadRequestError(ApiError):
+    """400: the request was refused as invalid (or the run's state does not allow it)."""
+
+
+class AuthenticationError(ApiError):
+    """401: missing or wrong API key."""
+
+
+class PermissionDeniedError(ApiError):
+    """403."""
+
+
+class NotFoundError(ApiError):
+    """404: the thread, run or assistant does not exist."""
+
+
+class ConflictError(ApiError):
+    """409."""
+
+
+class RateLimitError(ApiError):
+    """429 after every retry was spent."""
+
+
+class ServerError(ApiError):
+    """5xx after every retry was spent."""
+
+
+class ApiConnectionError(ApiError):
+    """The request may not have reached the server, or its answer was lost."""
+
+
+class AmbiguousResultError(ApiConnectionError):
+    """A non-idempotent request may or may not have taken effect (answer lost, 5xx).
+
+    The caller must look at the live state before trying again: the API has no
+    idempotency keys, so a blind retry of a create could make a duplicate run.
+    """
+
+
+class ApplyError(ReconcilerError):
+    """Apply finished with failed or not-attempted actions (the report says which)."""
+
+
+class WaitTimeoutError(ReconcilerError):
+    """A run did not reach the awaited status before the timeout."""
