@@ -1,0 +1,604 @@
+"""The command line: the one module that owns exit codes, the terminal and the event loop.
+
+Every command returns an exit code; errors are exceptions from :mod:`reconciler.errors`
+turned into one sentence on stderr by :func:`run` (click's ``standalone_mode=False``), so no
+library code calls ``sys.exit``. Usage errors exit 1: 2 means "changes present" with
+``--detailed-exitcode``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import sys
+import traceback
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import httpx
+
+from reconciler import __version__
+from reconciler.apply import ActionResult, Applier, ApplyOptions, ApplyReport, Outcome, WaitResult
+from reconciler.client import DEFAULT_BASE_URL, AssistantsClient, ClientSettings
+from reconciler.config import ProjectConfig, find_config, parse_config
+from reconciler.errors import (
+    ApplyError,
+    ConfigError,
+    ManifestError,
+    PlanFileError,
+    ReconcilerError,
+    StalePlanError,
+)
+from reconciler.live import read_live_state
+from reconciler.manifest import load_manifests
+from reconciler.model import DesiredRun
+from reconciler.plan import Action, Change, Plan, PlanOptions, fingerprint, plan
+from reconciler.planfile import plan_from_dict, plan_to_dict
+from reconciler.render import render_json, render_markdown, render_text
+from reconciler.sources import read_sources
+
+EXIT_OK = 0
+EXIT_ERROR = 1
+EXIT_CHANGES = 2
+
+DEFAULT_EMULATOR_STATE = ".reconciler/emulator.sqlite"
+FORMATS = ("text", "json", "markdown")
+
+T = TypeVar("T")
+
+
+class ChangesPresent(Exception):
+    """``--detailed-exitcode`` with a non-empty plan: exit 2."""
+
+
+@dataclass
+class Settings:
+    """Options shared by every command, collected on the click context."""
+
+    debug: bool = False
+    color: bool | None = None  # None: colour when stdout is a terminal
+
+
+def _settings() -> Settings:
+    ctx = click.get_current_context()
+    obj = ctx.find_object(Settings)
+    return obj if obj is not None else Settings()
+
+
+def _color() -> bool:
+    wanted = _settings().color
+    if wanted is not None:
+        return wanted
+    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+
+
+def _err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+# -- backends ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Backend:
+    """Where the API is: a base URL, or the embedded emulator with its state file."""
+
+    emulator: bool
+    emulator_state: str
+    base_url: str | None
+    concurrency: int | None
+    project_flag: str | None
+
+
+def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of every command that talks to the API."""
+    options = [
+        click.option(
+            "--emulator", is_flag=True,
+            help="Run against an embedded emulator whose state persists in a local file.",
+        ),
+        click.option(
+            "--emulator-state", default=DEFAULT_EMULATOR_STATE, show_default=True,
+            metavar="FILE", help="SQLite file of the embedded emulator.",
+        ),
+        click.option(
+            "--base-url", metavar="URL",
+            help="API base URL (default: OPENAI_BASE_URL, reconciler.toml, or OpenAI's).",
+        ),
+        click.option(
+            "--concurrency", type=click.IntRange(1, 256), metavar="N",
+            help="Requests in flight at once (default 16).",
+        ),
+        click.option(
+            "--project", "project_flag", metavar="NAME",
+            help="Owning project name (default: `project` in reconciler.toml).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _backend(kwargs: dict[str, Any]) -> Backend:
+    return Backend(
+        emulator=kwargs.pop("emulator"),
+        emulator_state=kwargs.pop("emulator_state"),
+        base_url=kwargs.pop("base_url"),
+        concurrency=kwargs.pop("concurrency"),
+        project_flag=kwargs.pop("project_flag"),
+    )
+
+
+def load_project_config(paths: Sequence[str]) -> ProjectConfig:
+    """``reconciler.toml`` beside the manifests (or above them), if there is one."""
+    found = find_config(paths)
+    if found is None:
+        return ProjectConfig(project=None, base_url=None)
+    try:
+        text = Path(found).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{found}: cannot read the project config ({exc})") from exc
+    config, problems = parse_config(text, found)
+    if problems:
+        raise ManifestError([str(p) for p in problems])
+    return config
+
+
+def resolve_project(backend: Backend, config: ProjectConfig) -> str:
+    project = backend.project_flag or config.project
+    if not project:
+        raise ConfigError(
+            "no project name: add reconciler.toml with `project = \"NAME\"` beside the "
+            "manifests, or pass --project NAME"
+        )
+    return project
+
+
+@contextlib.asynccontextmanager
+async def open_client(backend: Backend, config: ProjectConfig) -> AsyncIterator[AssistantsClient]:
+    """The API client for this invocation: embedded emulator or a real base URL."""
+    concurrency = backend.concurrency or getattr(config, "concurrency", None) or 16
+    if backend.emulator:
+        transport = _embedded_emulator(backend.emulator_state)
+        settings = ClientSettings(base_url="http://emulator/v1", concurrency=concurrency)
+        async with AssistantsClient(settings, transport=transport) as client:
+            yield client
+        return
+    overrides: dict[str, Any] = {"concurrency": concurrency}
+    base_url = backend.base_url or os.environ.get("OPENAI_BASE_URL") or config.base_url
+    if base_url:
+        overrides["base_url"] = base_url
+    auth = getattr(config, "auth", None)
+    if auth:
+        overrides["auth"] = auth
+    api_version = getattr(config, "api_version", None)
+    if api_version:
+        overrides["api_version"] = api_version
+    settings = ClientSettings.from_env(**overrides)
+    if not settings.api_key and settings.base_url.rstrip("/") == DEFAULT_BASE_URL:
+        raise ConfigError(
+            "OPENAI_API_KEY is not set (set it, point OPENAI_BASE_URL at a compatible host, "
+            "or use --emulator)"
+        )
+    async with AssistantsClient(settings) as client:
+        yield client
+
+
+def _embedded_emulator(state_file: str) -> httpx.AsyncBaseTransport:
+    from reconciler.emulator import (  # imported here: only --emulator needs the server side
+        DEMO_FIXTURES_PATH,
+        EmulatorConfig,
+        RunTiming,
+        create_app,
+        load_fixtures,
+    )
+
+    path = Path(state_file)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{state_file}: cannot create the emulator's state folder ({exc})") from exc
+    config = EmulatorConfig(
+        state_path=str(path),
+        timing=RunTiming.fast(),
+        fixtures=load_fixtures(DEMO_FIXTURES_PATH),
+    )
+    return httpx.ASGITransport(app=create_app(config))
+
+
+def _run_async(coro: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(coro)
+
+
+# -- manifests and plans -----------------------------------------------------------------------
+
+
+def load_desired(paths: Sequence[str]) -> tuple[DesiredRun, ...]:
+    """Read and validate the manifests; any problem stops here, before the API is called."""
+    sources, read_problems = read_sources(paths)
+    loaded = load_manifests(sources)
+    problems = [str(p) for p in (*read_problems, *loaded.problems)]
+    if problems:
+        raise ManifestError(problems)
+    return loaded.runs
+
+
+async def compute_plan(
+    client: AssistantsClient, desired: Sequence[DesiredRun], options: PlanOptions
+) -> Plan:
+    thread_ids = [run.thread_id for run in desired]
+    live = await read_live_state(client, thread_ids)
+    result = plan(desired, live, options)
+    _check_targets(options, desired, result)
+    return result
+
+
+def _check_targets(options: PlanOptions, desired: Sequence[DesiredRun], result: Plan) -> None:
+    known = {r.name for r in desired} | {f"{r.thread_id}/{r.name}" for r in desired}
+    known |= {c.name for c in result.changes} | {c.address for c in result.changes}
+    unknown = sorted(options.targets - known)
+    if unknown:
+        raise ConfigError(f"--target {unknown[0]} matches no run in the manifests")
+
+
+def render(plan_value: Plan, fmt: str) -> str:
+    if fmt == "json":
+        return render_json(plan_value)
+    if fmt == "markdown":
+        return render_markdown(plan_value)
+    return render_text(plan_value, color=_color())
+
+
+def write_plan_file(path: str, plan_value: Plan) -> None:
+    """Write atomically so a crash never leaves half a plan behind."""
+    target = Path(path)
+    tmp = target.with_name(f".{target.name}.tmp")
+    try:
+        tmp.write_text(json.dumps(plan_to_dict(plan_value), indent=2, sort_keys=True) + "\n")
+        tmp.replace(target)
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot write the plan ({exc.strerror})") from exc
+
+
+def read_plan_file(path: str) -> Plan:
+    try:
+        text = Path(path).read_text("utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise PlanFileError(f"{path}: cannot read the plan file ({exc})") from exc
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise PlanFileError(f"{path}: not a plan file (invalid JSON: {exc})") from exc
+    try:
+        return plan_from_dict(data)
+    except PlanFileError as exc:
+        raise PlanFileError(f"{path}: {exc}") from exc
+
+
+def looks_like_plan_file(paths: Sequence[str]) -> bool:
+    """``apply PLANFILE``: a single JSON file rather than manifests."""
+    if len(paths) != 1 or not Path(paths[0]).is_file():
+        return False
+    try:
+        with open(paths[0], "rb") as handle:
+            head = handle.read(64).lstrip()
+    except OSError:
+        return False
+    return head.startswith(b"{")
+
+
+async def check_not_stale(client: AssistantsClient, saved: Plan) -> None:
+    """Terraform's "Saved plan is stale": re-read every thread the plan was computed from."""
+    live = await read_live_state(client, list(saved.fingerprints))
+    changed = [
+        thread_id
+        for thread_id, digest in saved.fingerprints.items()
+        if fingerprint(live.threads[thread_id], saved.options.project) != digest
+    ]
+    if changed:
+        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
+        raise StalePlanError(
+            f"saved plan is stale: the runs of {changed[0]}{more} changed since it was made; "
+            "run `reconciler plan` again"
+        )
+
+
+# -- apply progress ----------------------------------------------------------------------------
+
+
+class TerminalHooks:
+    """Reports each action as it happens (plain lines: they read well in CI logs too)."""
+
+    def __init__(self, color: bool) -> None:
+        self.color = color
+
+    def _style(self, text: str, fg: str) -> str:
+        return click.style(text, fg=fg) if self.color else text
+
+    def action_started(self, change: Change) -> None:
+        verb = {
+            Action.CREATE: "creating", Action.MODIFY: "modifying", Action.REPLACE: "replacing",
+            Action.CANCEL: "cancelling", Action.SUBMIT_TOOL_OUTPUTS: "answering tool calls of",
+        }.get(change.action, change.action.value)
+        click.echo(f"{change.address}: {verb}…")
+
+    def action_finished(self, result: ActionResult) -> None:
+        change = result.change
+        if result.outcome is Outcome.APPLIED:
+            mark = self._style("done", "green")
+        else:
+            mark = self._style(result.outcome.value, "red")
+        click.echo(f"{change.address}: {change.action.value} {mark}: {result.message}")
+
+    def progress(self, address: str, message: str) -> None:
+        click.echo(f"{address}: {message}")
+
+    def run_finished(self, result: WaitResult) -> None:
+        color = "green" if result.succeeded else "red"
+        detail = f" ({result.message})" if result.message else ""
+        click.echo(
+            f"{result.address}: run {result.run_id} {self._style(result.status, color)}{detail}"
+        )
+
+
+def report_apply(report: ApplyReport) -> int:
+    for result in report.results:
+        if result.outcome is Outcome.NOT_ATTEMPTED:
+            click.echo(f"{result.change.address}: {result.change.action.value} not attempted")
+    click.echo(report.summary())
+    if not report.ok:
+        raise ApplyError(
+            "apply did not finish everything; run `reconciler plan` to see what is left"
+        )
+    return EXIT_OK
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="reconciler")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+@click.option("--color/--no-color", default=None, help="Force colour on or off.")
+@click.pass_context
+def cli(ctx: click.Context, debug: bool, color: bool | None) -> None:
+    """GitOps for OpenAI Assistants v2 runs: declare runs in YAML, plan, apply."""
+    ctx.obj = Settings(debug=debug, color=color)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+def validate(paths: tuple[str, ...]) -> int:
+    """Check manifests against the schema and the API's limits; no API calls."""
+    load_project_config(paths)  # a broken reconciler.toml is a validation error too
+    desired = load_desired(paths)
+    threads = len({r.thread_id for r in desired})
+    click.echo(
+        f"The manifests are valid: {len(desired)} run{'s' if len(desired) != 1 else ''} "
+        f"on {threads} thread{'s' if threads != 1 else ''}."
+    )
+    return EXIT_OK
+
+
+@cli.command("plan")
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--out", metavar="FILE", help="Save the plan (JSON) for `apply FILE`.")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+@click.option("--prune", is_flag=True, help="Cancel managed runs no manifest declares any more.")
+@click.option("--target", "targets", multiple=True, metavar="NAME",
+              help="Limit the plan to this run (name or thread_id/name); repeatable.")
+@backend_options
+def plan_command(
+    paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: bool, prune: bool,
+    targets: tuple[str, ...], **kwargs: Any,
+) -> int:
+    """Show what apply would change to make the live runs match the manifests."""
+    backend = _backend(kwargs)
+    config = load_project_config(paths)
+    desired = load_desired(paths)
+    options = PlanOptions(
+        project=resolve_project(backend, config), prune=prune, targets=frozenset(targets)
+    )
+
+    async def go() -> Plan:
+        async with open_client(backend, config) as client:
+            return await compute_plan(client, desired, options)
+
+    result = _run_async(go())
+    if out:
+        write_plan_file(out, result)
+    click.echo(render(result, fmt))
+    if out:
+        _err(f"Saved the plan to {out}: apply it with `reconciler apply {out}`.")
+    if detailed_exitcode and result.has_changes:
+        raise ChangesPresent()
+    return EXIT_OK
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True)
+@click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
+@click.option("--prune", is_flag=True, help="Cancel managed runs no manifest declares any more.")
+@click.option("--target", "targets", multiple=True, metavar="NAME",
+              help="Limit to this run (name or thread_id/name); repeatable.")
+@click.option("--wait", is_flag=True,
+              help="Follow created runs to the end, answering tool calls from tool_outputs.")
+@click.option("--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
+              metavar="SECONDS", help="How long to wait for busy threads and for --wait.")
+@click.option("--poll-interval", type=click.FloatRange(min=0.01), default=0.5, hidden=True)
+@backend_options
+def apply(
+    paths: tuple[str, ...], auto_approve: bool, prune: bool, targets: tuple[str, ...],
+    wait: bool, timeout: float, poll_interval: float, **kwargs: Any,
+) -> int:
+    """Make the live runs match the manifests (or execute a saved plan file)."""
+    backend = _backend(kwargs)
+    saved = read_plan_file(paths[0]) if looks_like_plan_file(paths) else None
+    if saved is not None and (prune or targets):
+        raise ConfigError("--prune and --target belong to `plan`; a saved plan is applied as is")
+    config = load_project_config(paths)
+    desired = load_desired(paths) if saved is None else ()
+    color = _color()
+    apply_options = ApplyOptions(wait=wait, timeout=timeout, poll_interval=poll_interval)
+
+    async def go() -> int:
+        async with open_client(backend, config) as client:
+            if saved is not None:
+                await check_not_stale(client, saved)
+                to_apply = saved
+                click.echo(render_text(to_apply, color=color))
+            else:
+                options = PlanOptions(
+                    project=resolve_project(backend, config), prune=prune,
+                    targets=frozenset(targets),
+                )
+                to_apply = await compute_plan(client, desired, options)
+                click.echo(render_text(to_apply, color=color))
+                if not to_apply.has_changes:
+                    return EXIT_OK
+                if not auto_approve and not _confirm():
+                    _err("Apply cancelled; nothing was changed.")
+                    return EXIT_ERROR
+            if not to_apply.has_changes:
+                return EXIT_OK
+            applier = Applier(client, options=apply_options, hooks=TerminalHooks(color))
+            report = await applier.apply(to_apply)
+        return report_apply(report)
+
+    return _run_async(go())
+
+
+def _confirm() -> bool:
+    if not sys.stdin.isatty():
+        raise ConfigError(
+            "apply needs confirmation and standard input is not a terminal; "
+            "pass --auto-approve to apply without asking"
+        )
+    answer = click.prompt(
+        "Do you want to perform these actions? Only 'yes' will be accepted", default="",
+        show_default=False,
+    )
+    return str(answer).strip() == "yes"
+
+
+@cli.command()
+@click.argument("planfile")
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
+def show(planfile: str, fmt: str) -> int:
+    """Render a saved plan file."""
+    click.echo(render(read_plan_file(planfile), fmt))
+    return EXIT_OK
+
+
+@cli.group()
+def emulator() -> None:
+    """The local Assistants v2 server (the reference backend for trying and testing)."""
+
+
+@emulator.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", type=click.IntRange(0, 65535), default=8080, show_default=True)
+@click.option("--state", metavar="FILE", help="SQLite file to keep state in (default: memory).")
+@click.option("--latency", metavar="SPEC", help="Added latency: 50ms, normal:50ms,10ms, …")
+@click.option("--rate-limit", metavar="SPEC", help="Requests per second, e.g. 20/s.")
+@click.option("--faults", metavar="SPEC", help="Injected faults, e.g. 500=0.1,drop=0.05.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of every random knob.")
+@click.option("--timing", type=click.Choice(("instant", "fast", "realistic")),
+              default="realistic", show_default=True, help="How fast runs move through states.")
+@click.option("--fixtures", metavar="FILE", help="Assistants and threads to create at start.")
+@click.option("--demo", is_flag=True, help="Load the demo fixtures that manifests/ uses.")
+@click.option("--api-key-env", metavar="NAME",
+              help="Require the key held in this environment variable.")
+def emulator_serve(
+    host: str, port: int, state: str | None, latency: str | None, rate_limit: str | None,
+    faults: str | None, seed: int, timing: str, fixtures: str | None, demo: bool,
+    api_key_env: str | None,
+) -> int:
+    """Serve the emulator over HTTP until interrupted."""
+    from reconciler import emulator as emu
+
+    api_key = None
+    if api_key_env:
+        api_key = os.environ.get(api_key_env)
+        if not api_key:
+            raise ConfigError(f"--api-key-env {api_key_env}: that environment variable is empty")
+    fixture_path = fixtures or (str(emu.DEMO_FIXTURES_PATH) if demo else None)
+    try:
+        config = emu.EmulatorConfig(
+            state_path=state,
+            api_key=api_key,
+            seed=seed,
+            timing={"instant": emu.RunTiming.instant, "fast": emu.RunTiming.fast,
+                    "realistic": emu.RunTiming.realistic}[timing](),
+            latency=emu.parse_latency(latency) if latency else emu.parse_latency("0ms"),
+            rate_limit=emu.parse_rate_limit(rate_limit) if rate_limit else None,
+            faults=emu.parse_faults(faults) if faults else emu.parse_faults(""),
+            fixtures=emu.load_fixtures(fixture_path) if fixture_path else None,
+        )
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    _err(f"Emulator listening on http://{host}:{port}/v1 (Ctrl-C to stop)")
+    emu.run_server(config, host=host, port=port)
+    return EXIT_OK
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def redact(text: str, secrets: Sequence[str | None]) -> str:
+    """Belt and braces: no configured secret ever reaches the terminal."""
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            text = text.replace(secret, "***")
+    return text
+
+
+def run(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI and return its exit code (tests call this; ``main`` exits with it)."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    secrets = [os.environ.get("OPENAI_API_KEY")]
+    try:
+        result = cli.main(args=args, prog_name="reconciler", standalone_mode=False)
+        return result if isinstance(result, int) else EXIT_OK
+    except ChangesPresent:
+        return EXIT_CHANGES
+    except click.exceptions.Exit as exc:
+        return EXIT_OK if exc.exit_code == 0 else EXIT_ERROR
+    except click.Abort:
+        _err("Aborted.")
+        return EXIT_ERROR
+    except click.ClickException as exc:  # usage errors: exit 1, never 2
+        _err(redact(f"Error: {exc.format_message()}", secrets))
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            _err(f"Try '{exc.ctx.command_path} --help' for help.")
+        return EXIT_ERROR
+    except ManifestError as exc:
+        for problem in exc.problems:
+            _err(redact(problem, secrets))
+        _err(f"Error: {exc}; nothing was sent to the API.")
+        return EXIT_ERROR
+    except ReconcilerError as exc:
+        if debug:
+            _err(redact(traceback.format_exc(), secrets))
+        _err(redact(f"Error: {exc}", secrets))
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        _err("Interrupted. Run `reconciler plan` to see what is left.")
+        return EXIT_ERROR
+    except Exception as exc:  # a bug: say so plainly, with the traceback only on request
+        if debug:
+            _err(redact(traceback.format_exc(), secrets))
+        _err(redact(f"Error: internal error ({type(exc).__name__}: {exc}); "
+                    "rerun with --debug for details", secrets))
+        return EXIT_ERROR
+
+
+def main() -> None:
+    sys.exit(run())
