@@ -1,0 +1,84 @@
+"""Under injected 429s, 500s, dropped connections and lost responses, apply converges with
+zero duplicate runs and zero lost actions, and a second plan shows no changes."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from tests.e2e.harness import KEY, THREAD_A, THREAD_B, THREAD_C, Workspace, start_server
+
+pytestmark = pytest.mark.e2e
+
+MANIFEST = f"""\
+    apiVersion: reconciler/v1
+    kind: Runs
+    defaults:
+      assistant_id: asst_demo
+      metadata: {{suite: faults}}
+    runs:
+      - name: alpha
+        thread_id: {THREAD_A}
+      - name: beta
+        thread_id: {THREAD_B}
+        tools:
+          - type: function
+            function: {{name: lookup}}
+        tool_outputs: {{lookup: ok}}
+      - name: gamma
+        thread_id: {THREAD_C}
+        instructions: Third.
+"""
+
+
+def managed_runs(base_url: str) -> dict[str, list[dict[str, object]]]:
+    headers = {"Authorization": f"Bearer {KEY}", "OpenAI-Beta": "assistants=v2"}
+    found: dict[str, list[dict[str, object]]] = {}
+    with httpx.Client(base_url=base_url + "/", headers=headers) as http:
+        for thread in (THREAD_A, THREAD_B, THREAD_C):
+            for run in http.get(f"threads/{thread}/runs", params={"limit": 100}).json()["data"]:
+                name = run["metadata"].get("reconciler.name")
+                if name:
+                    found.setdefault(name, []).append(run)
+    return found
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_apply_converges_without_duplicates_under_faults(
+    seed: int, ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.emulator import parse_faults, parse_rate_limit
+
+    faults = parse_faults("500=0.15,drop=0.1,lost_create=0.5")
+    with start_server(seed=seed, faults=faults, rate_limit=parse_rate_limit("40/s")) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        ws.write("runs.yaml", MANIFEST)
+        for _ in range(4):  # an apply may end with failures; the next one converges
+            result = ws.cli("apply", ws.path, "--auto-approve", "--wait")
+            assert "Traceback" not in result.err
+            if result.code == 0:
+                break
+        assert result.code == 0, result.out + result.err
+        runs = managed_runs(srv.base_url)
+        assert sorted(runs) == ["alpha", "beta", "gamma"]
+        assert all(len(v) == 1 for v in runs.values()), {k: len(v) for k, v in runs.items()}
+        assert runs["beta"][0]["status"] == "completed"
+        final = ws.cli("plan", ws.path, "--detailed-exitcode")
+        assert final.code == 0, final.out + final.err
+
+
+def test_lost_create_answers_are_found_again_not_repeated(
+    ws: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from reconciler.emulator import parse_faults
+
+    with start_server(faults=parse_faults("lost_create=1.0")) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", KEY)
+        ws.write("runs.yaml", MANIFEST)
+        result = ws.cli("apply", ws.path, "--auto-approve")
+        assert result.code == 0, result.out + result.err
+        assert "looking the run up" in result.out
+        runs = managed_runs(srv.base_url)
+        assert {k: len(v) for k, v in runs.items()} == {"alpha": 1, "beta": 1, "gamma": 1}
