@@ -31,9 +31,12 @@ METADATA_MAX_PAIRS = 16
 USER_METADATA_MAX_PAIRS = METADATA_MAX_PAIRS - len(RESERVED_KEYS)
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical_json(value: JSON) -> str:
     """One text per JSON value, whatever the key order: the basis of every hash here."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 def _digest(value: JSON, length: int) -> str:
@@ -57,9 +60,7 @@ def field_digests(spec: Mapping[str, JSON]) -> dict[str, str]:
 
 def encode_spec(spec: Mapping[str, JSON], revision: int) -> str:
     """The value of ``reconciler.spec``: well under the API's 512-character limit."""
-    parts = [
-        f"{RUN_FIELDS.index(name)}={digest}" for name, digest in field_digests(spec).items()
-    ]
+    parts = [f"{RUN_FIELDS.index(name)}={digest}" for name, digest in field_digests(spec).items()]
     return f"{spec_hash(spec, revision)};r={revision};{','.join(parts)}"
 
 
@@ -88,7 +89,11 @@ def decode_spec(value: str) -> tuple[str, int | None, dict[str, str]]:
 
 
 def reserved_metadata(
-    *, project: str, name: str, spec: Mapping[str, JSON], revision: int,
+    *,
+    project: str,
+    name: str,
+    spec: Mapping[str, JSON],
+    revision: int,
     user_metadata: Mapping[str, str],
 ) -> dict[str, str]:
     """The reserved keys a managed run carries, for a create or a metadata update."""
