@@ -25,7 +25,7 @@ import httpx
 from reconciler import __version__
 from reconciler.apply import ActionResult, Applier, ApplyOptions, ApplyReport, Outcome, WaitResult
 from reconciler.client import DEFAULT_BASE_URL, AssistantsClient, ClientSettings
-from reconciler.config import ProjectConfig, find_config, parse_config
+from reconciler.config import ProjectConfig, find_config, project_name_problem, read_config
 from reconciler.errors import (
     ApplyError,
     ConfigError,
@@ -62,6 +62,7 @@ class Settings:
 
     debug: bool = False
     color: bool | None = None  # None: colour when stdout is a terminal
+    emulator: bool = False  # `reconciler --emulator plan …` as well as `plan … --emulator`
 
 
 def _settings() -> Settings:
@@ -126,7 +127,7 @@ def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def _backend(kwargs: dict[str, Any]) -> Backend:
     return Backend(
-        emulator=kwargs.pop("emulator"),
+        emulator=kwargs.pop("emulator") or _settings().emulator,
         emulator_state=kwargs.pop("emulator_state"),
         base_url=kwargs.pop("base_url"),
         concurrency=kwargs.pop("concurrency"),
@@ -138,18 +139,18 @@ def load_project_config(paths: Sequence[str]) -> ProjectConfig:
     """``reconciler.toml`` beside the manifests (or above them), if there is one."""
     found = find_config(paths)
     if found is None:
-        return ProjectConfig(project=None, base_url=None)
-    try:
-        text = Path(found).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{found}: cannot read the project config ({exc})") from exc
-    config, problems = parse_config(text, found)
+        return ProjectConfig()
+    config, problems = read_config(found)
     if problems:
         raise ManifestError([str(p) for p in problems])
     return config
 
 
 def resolve_project(backend: Backend, config: ProjectConfig) -> str:
+    if backend.project_flag:
+        problem = project_name_problem(backend.project_flag)
+        if problem:
+            raise ConfigError(f"--project {problem}")
     project = backend.project_flag or config.project
     if not project:
         raise ConfigError(
@@ -162,7 +163,7 @@ def resolve_project(backend: Backend, config: ProjectConfig) -> str:
 @contextlib.asynccontextmanager
 async def open_client(backend: Backend, config: ProjectConfig) -> AsyncIterator[AssistantsClient]:
     """The API client for this invocation: embedded emulator or a real base URL."""
-    concurrency = backend.concurrency or getattr(config, "concurrency", None) or 16
+    concurrency = backend.concurrency or config.concurrency or 16
     if backend.emulator:
         transport = _embedded_emulator(backend.emulator_state)
         settings = ClientSettings(base_url="http://emulator/v1", concurrency=concurrency)
@@ -173,12 +174,9 @@ async def open_client(backend: Backend, config: ProjectConfig) -> AsyncIterator[
     base_url = backend.base_url or os.environ.get("OPENAI_BASE_URL") or config.base_url
     if base_url:
         overrides["base_url"] = base_url
-    auth = getattr(config, "auth", None)
-    if auth:
-        overrides["auth"] = auth
-    api_version = getattr(config, "api_version", None)
-    if api_version:
-        overrides["api_version"] = api_version
+    overrides["auth"] = config.auth
+    if config.api_version:
+        overrides["api_version"] = config.api_version
     settings = ClientSettings.from_env(**overrides)
     if not settings.api_key and settings.base_url.rstrip("/") == DEFAULT_BASE_URL:
         raise ConfigError(
@@ -202,12 +200,9 @@ def _embedded_emulator(state_file: str) -> httpx.AsyncBaseTransport:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"{state_file}: cannot create the emulator's state folder ({exc})") from exc
-    config = EmulatorConfig(
-        state_path=str(path),
-        timing=RunTiming.fast(),
-        fixtures=load_fixtures(DEMO_FIXTURES_PATH),
-    )
+        raise ConfigError(f"{state_file}: cannot create its folder ({exc})") from exc
+    fixtures = load_fixtures(DEMO_FIXTURES_PATH)
+    config = EmulatorConfig(state_path=str(path), timing=RunTiming.fast(), fixtures=fixtures)
     return httpx.ASGITransport(app=create_app(config))
 
 
@@ -365,10 +360,11 @@ def report_apply(report: ApplyReport) -> int:
 @click.version_option(__version__, prog_name="reconciler")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
 @click.option("--color/--no-color", default=None, help="Force colour on or off.")
+@click.option("--emulator", is_flag=True, help="Use the embedded emulator (for every command).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, color: bool | None) -> None:
+def cli(ctx: click.Context, debug: bool, color: bool | None, emulator: bool) -> None:
     """GitOps for OpenAI Assistants v2 runs: declare runs in YAML, plan, apply."""
-    ctx.obj = Settings(debug=debug, color=color)
+    ctx.obj = Settings(debug=debug, color=color, emulator=emulator)
 
 
 @cli.command()
@@ -534,11 +530,10 @@ def emulator_serve(
             state_path=state,
             api_key=api_key,
             seed=seed,
-            timing={"instant": emu.RunTiming.instant, "fast": emu.RunTiming.fast,
-                    "realistic": emu.RunTiming.realistic}[timing](),
-            latency=emu.parse_latency(latency) if latency else emu.parse_latency("0ms"),
+            timing=emu.parse_timing(timing),
+            latency=emu.parse_latency(latency) if latency else None,
             rate_limit=emu.parse_rate_limit(rate_limit) if rate_limit else None,
-            faults=emu.parse_faults(faults) if faults else emu.parse_faults(""),
+            faults=emu.parse_faults(faults or ""),
             fixtures=emu.load_fixtures(fixture_path) if fixture_path else None,
         )
     except ValueError as exc:

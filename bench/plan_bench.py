@@ -1,0 +1,169 @@
+"""Planning speed against the emulator with injected latency.
+
+Targets (PRODUCT.md §9): a plan over 1,000 threads × 20 runs takes within 1.25× of the ideal
+(requests ÷ concurrency × latency), and is ≥ 20× faster than a sequential loop over the
+official SDK. The emulator runs in its own process (``reconciler emulator serve``) so that it
+does not share a CPU-bound interpreter with the client being measured.
+
+Run: ``python bench/plan_bench.py [--threads 1000] [--runs 20] [--latency-ms 50]
+[--concurrency 32] [--sdk-threads 1000]``. Prints the figures; asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from reconciler import identity
+from reconciler.client import AssistantsClient, ClientSettings
+from reconciler.live import read_live_state
+from reconciler.model import DesiredRun
+from reconciler.plan import PlanOptions, plan
+
+PROJECT = "bench"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def emulator(state: Path, latency_ms: float) -> Iterator[str]:
+    """A real emulator process on loopback; yields its base URL."""
+    port = free_port()
+    args = [sys.executable, "-m", "reconciler", "emulator", "serve", "--port", str(port),
+            "--state", str(state), "--timing", "instant", "--demo"]
+    if latency_ms:
+        args += ["--latency", f"{latency_ms}ms"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base_url}/assistants/asst_demo",
+                          headers={"OpenAI-Beta": "assistants=v2"}, timeout=1)
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("the emulator did not start") from None
+                time.sleep(0.1)
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def spec_for(thread_index: int, run_index: int) -> dict[str, object]:
+    return {"assistant_id": "asst_demo", "instructions": f"Run {run_index} of {thread_index}."}
+
+
+async def seed(base_url: str, threads: int, runs: int) -> list[str]:
+    """Create the threads and their managed runs (instant timing: each run ends at once)."""
+    settings = ClientSettings(base_url=base_url, api_key="bench", concurrency=32)
+    async with AssistantsClient(settings) as client:
+        http = client._http  # seeding needs createThread, which reconciler itself never calls
+
+        async def one_thread(t: int) -> str:
+            response = await http.post("threads", json={})
+            thread_id: str = response.json()["id"]
+            for r in range(runs):
+                spec = spec_for(t, r)
+                metadata = identity.reserved_metadata(
+                    project=PROJECT, name=f"run-{r}", spec=spec, revision=0,
+                    user_metadata={"bench": "yes"},
+                )
+                body = {**spec, "metadata": {"bench": "yes", **metadata}}
+                await client.create_run(thread_id, body)
+            return thread_id
+
+        return list(await asyncio.gather(*(one_thread(t) for t in range(threads))))
+
+
+def desired_for(thread_ids: list[str], runs: int) -> list[DesiredRun]:
+    return [
+        DesiredRun(thread_id=thread_id, name=f"run-{r}", spec=spec_for(t, r),
+                   metadata={"bench": "yes"})
+        for t, thread_id in enumerate(thread_ids)
+        for r in range(runs)
+    ]
+
+
+async def reconciler_plan(
+    base_url: str, desired: list[DesiredRun], concurrency: int
+) -> tuple[float, int, int]:
+    settings = ClientSettings(base_url=base_url, api_key="bench", concurrency=concurrency)
+    async with AssistantsClient(settings) as client:
+        started = time.perf_counter()
+        live = await read_live_state(client, [d.thread_id for d in desired])
+        result = plan(desired, live, PlanOptions(project=PROJECT))
+        elapsed = time.perf_counter() - started
+        return elapsed, client.requests_sent, len(result.actionable)
+
+
+def sdk_loop(base_url: str, thread_ids: list[str]) -> float:
+    """What a user would write without reconciler: the official SDK, one thread at a time."""
+    from openai import OpenAI
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    client = OpenAI(api_key="bench", base_url=base_url, max_retries=0)
+    started = time.perf_counter()
+    for thread_id in thread_ids:
+        list(client.beta.threads.runs.list(thread_id, limit=100))
+    return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--sdk-threads", type=int, default=None,
+                        help="threads the SDK loop lists (default: all); fewer are scaled up")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        state = Path(tmp) / "bench.sqlite"
+        started = time.perf_counter()
+        with emulator(state, 0) as base_url:
+            thread_ids = asyncio.run(seed(base_url, args.threads, args.runs))
+        print(f"seeded {args.threads:,} threads × {args.runs} runs "
+              f"in {time.perf_counter() - started:.1f} s")
+
+        desired = desired_for(thread_ids, args.runs)
+        with emulator(state, args.latency_ms) as base_url:
+            elapsed, requests, changes = asyncio.run(
+                reconciler_plan(base_url, desired, args.concurrency)
+            )
+            ideal = requests / args.concurrency * args.latency_ms / 1000
+            sample = thread_ids[: args.sdk_threads] if args.sdk_threads else thread_ids
+            sdk = sdk_loop(base_url, sample) * len(thread_ids) / len(sample)
+
+    print(f"latency {args.latency_ms:g} ms, concurrency {args.concurrency}, "
+          f"cpus {os.cpu_count()}")
+    print(f"reconciler plan:    {elapsed:.2f} s for {requests:,} requests "
+          f"({changes} changes planned)")
+    print(f"ideal:              {ideal:.2f} s   ratio {elapsed / ideal:.2f}× (target ≤ 1.25×)")
+    scaled = "" if len(sample) == len(thread_ids) else f" (scaled from {len(sample)} threads)"
+    print(f"sequential SDK:     {sdk:.2f} s{scaled}   "
+          f"reconciler is {sdk / elapsed:.1f}× faster (target ≥ 20×)")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,275 @@
+"""The project config file, ``reconciler.toml``, kept beside the manifests.
+
+It names the project that owns the runs (the ``reconciler.project`` metadata key, so two repos
+can share a thread without touching each other's runs) and, optionally, how to reach the API.
+``parse_config`` is pure; ``find_config`` and ``read_config`` are the edge that touches files.
+
+    project = "analytics"                 # [a-z0-9][a-z0-9._-]*, at most 64 characters
+    base_url = "https://api.openai.com/v1"
+    auth = "azure"                        # "bearer" (the default) or "azure"
+    api_version = "2024-05-01-preview"    # Azure's api-version query parameter
+    concurrency = 16                      # requests in flight at once
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from reconciler.model import SourceLocation
+from reconciler.validation import Problem, suggest
+
+__all__ = [
+    "CONFIG_FILE",
+    "MAX_CONCURRENCY",
+    "AuthMode",
+    "ProjectConfig",
+    "find_config",
+    "parse_config",
+    "read_config",
+]
+
+CONFIG_FILE = "reconciler.toml"
+MAX_CONCURRENCY = 1024
+PROJECT_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
+PROJECT_MAX_LENGTH = 64
+#: A config file is a few lines; anything larger is not one.
+_MAX_CONFIG_BYTES = 1024 * 1024
+
+AuthMode = Literal["bearer", "azure"]
+_AUTH_MODES: tuple[AuthMode, ...] = ("bearer", "azure")
+_KEYS = ("project", "base_url", "auth", "api_version", "concurrency")
+
+
+@dataclass(frozen=True)
+class ProjectConfig:
+    """What ``reconciler.toml`` says; unset values are None (flags and environment decide)."""
+
+    project: str | None = None
+    base_url: str | None = None
+    auth: AuthMode = "bearer"
+    api_version: str | None = None
+    concurrency: int | None = None
+
+
+def project_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot name a project, or None when it can (shared with the ``--project``
+    flag)."""
+    if len(name) > PROJECT_MAX_LENGTH:
+        return f"must be at most {PROJECT_MAX_LENGTH} characters long, got {len(name)}"
+    if not PROJECT_PATTERN.match(name):
+        return (
+            "must be lower-case letters, digits, '.', '_' and '-', starting with a letter "
+            f"or digit, got {name!r}"
+        )
+    return None
+
+
+def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]]:
+    """Read a config file's text; on problems the config holds the values that were valid."""
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        return ProjectConfig(), [_syntax_problem(text, filename, exc)]
+    problems: list[Problem] = []
+    where = _Locator(text, filename)
+
+    for key, value in data.items():
+        if key not in _KEYS:
+            kind = "table" if isinstance(value, dict) else "key"
+            problems.append(
+                Problem(where.key(key), f"unknown {kind} {key!r}{suggest(key, _KEYS)}")
+            )
+
+    project = _string(data, "project", where, problems)
+    if project is not None:
+        why = project_name_problem(project)
+        if why is not None:
+            problems.append(Problem(where.value("project"), f"project: {why}"))
+            project = None
+
+    base_url = _string(data, "base_url", where, problems)
+    if base_url is not None:
+        parts = urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            problems.append(
+                Problem(
+                    where.value("base_url"),
+                    f"base_url: expected an http:// or https:// URL, got {base_url!r}",
+                )
+            )
+            base_url = None
+
+    auth: AuthMode = "bearer"
+    auth_text = _string(data, "auth", where, problems)
+    if auth_text is not None:
+        if auth_text == "azure":
+            auth = "azure"
+        elif auth_text != "bearer":
+            problems.append(
+                Problem(
+                    where.value("auth"),
+                    f"auth: must be 'bearer' or 'azure', got {auth_text!r}"
+                    f"{suggest(auth_text, _AUTH_MODES)}",
+                )
+            )
+
+    api_version = _string(data, "api_version", where, problems)
+    if auth == "azure" and api_version is None and "api_version" not in data:
+        problems.append(
+            Problem(where.value("auth"), "auth: 'azure' needs api_version (Azure's api-version)")
+        )
+    if api_version is not None and auth_text in (None, "bearer"):
+        problems.append(
+            Problem(where.key("api_version"), "api_version: applies only with auth = 'azure'")
+        )
+
+    concurrency = data.get("concurrency")
+    if concurrency is not None and (
+        not isinstance(concurrency, int)
+        or isinstance(concurrency, bool)
+        or not 1 <= concurrency <= MAX_CONCURRENCY
+    ):
+        problems.append(
+            Problem(
+                where.value("concurrency"),
+                f"concurrency: expected an integer from 1 to {MAX_CONCURRENCY}, "
+                f"got {_toml(concurrency)}",
+            )
+        )
+        concurrency = None
+
+    config = ProjectConfig(project, base_url, auth, api_version, concurrency)
+    return config, sorted(problems, key=lambda p: p.sort_key)
+
+
+def _string(
+    data: Mapping[str, Any], key: str, where: _Locator, problems: list[Problem]
+) -> str | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        shown = "an empty string" if value == "" else _toml(value)
+        problems.append(Problem(where.value(key), f"{key}: expected a string, got {shown}"))
+        return None
+    return value
+
+
+def _toml(value: Any) -> str:
+    """A value as it would be written in TOML, for messages."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, dict):
+        return "a table"
+    if isinstance(value, list):
+        return "an array"
+    return repr(value)
+
+
+class _Locator:
+    """Finds where a top-level key was written; tomllib keeps no positions."""
+
+    def __init__(self, text: str, filename: str) -> None:
+        self.filename = filename
+        self.lines = text.splitlines()
+
+    def _find(self, key: str) -> tuple[int, int, int] | None:
+        """(line, key column, value column) of ``key = …`` before the first table header,
+        or of a ``[key]`` / ``[key.…]`` table header."""
+        quoted = rf"""(?:{re.escape(key)}|"{re.escape(key)}"|'{re.escape(key)}')"""
+        assignment = re.compile(rf"(\s*){quoted}\s*=\s*")
+        header = re.compile(rf"(\s*)\[\[?\s*{quoted}\s*[.\]]")
+        top_level = True
+        for number, line in enumerate(self.lines, start=1):
+            found = header.match(line)
+            if found:
+                column = len(found.group(1)) + 1
+                return number, column, column
+            if line.lstrip().startswith("["):
+                top_level = False
+            found = assignment.match(line) if top_level else None
+            if found:
+                return number, len(found.group(1)) + 1, found.end() + 1
+        return None
+
+    def key(self, key: str) -> SourceLocation:
+        found = self._find(key)
+        return SourceLocation(self.filename, found[0], found[1]) if found else self._start()
+
+    def value(self, key: str) -> SourceLocation:
+        found = self._find(key)
+        return SourceLocation(self.filename, found[0], found[2]) if found else self._start()
+
+    def _start(self) -> SourceLocation:
+        return SourceLocation(self.filename, 1, 1)
+
+
+_TOML_POSITION = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+def _syntax_problem(text: str, filename: str, exc: tomllib.TOMLDecodeError) -> Problem:
+    message = str(exc)
+    found = _TOML_POSITION.search(message)
+    if found:
+        where = SourceLocation(filename, int(found.group(1)), int(found.group(2)))
+        message = message[: found.start()]
+    else:
+        message = message.replace("(at end of document)", "").strip()
+        lines = text.splitlines() or [""]
+        where = SourceLocation(filename, len(lines), len(lines[-1]) + 1)
+    return Problem(where, f"TOML syntax error: {message}")
+
+
+# --- the edge -------------------------------------------------------------------------------
+
+
+def find_config(paths: Sequence[str]) -> str | None:
+    """The ``reconciler.toml`` that governs the manifests at ``paths``, or None.
+
+    Looks in each path's directory (or the path itself if it is a directory), then its parents,
+    stopping after the directory that holds ``.git`` (the repository's root) or at the
+    filesystem root. The first path that finds one decides.
+    """
+    for path in paths:
+        start = os.path.abspath(path)
+        directory = start if os.path.isdir(start) else os.path.dirname(start)
+        while True:
+            candidate = os.path.join(directory, CONFIG_FILE)
+            if os.path.isfile(candidate):
+                return _display(candidate)
+            if os.path.exists(os.path.join(directory, ".git")):
+                break
+            parent = os.path.dirname(directory)
+            if parent == directory:
+                break
+            directory = parent
+    return None
+
+
+def read_config(path: str) -> tuple[ProjectConfig, list[Problem]]:
+    """Read and parse one config file, refusing anything that is not a small text file."""
+    whole = SourceLocation(path, 0, 0)
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(_MAX_CONFIG_BYTES + 1)
+    except OSError as exc:
+        return ProjectConfig(), [Problem(whole, f"cannot read: {exc.strerror or exc}")]
+    if len(data) > _MAX_CONFIG_BYTES:
+        return ProjectConfig(), [Problem(whole, "file is larger than 1 MiB; not a config file")]
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return ProjectConfig(), [Problem(whole, f"not UTF-8 text (byte offset {exc.start})")]
+    return parse_config(text, path)
+
+
+def _display(path: str) -> str:
+    """A path relative to the working directory when it is below it, as people typed it."""
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
