@@ -1,0 +1,55 @@
+"""A faithful local Assistants v2 server: one codebase, served by uvicorn or used in-process.
+
+    app = create_app(EmulatorConfig(timing=RunTiming.instant()))
+    httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://emulator/v1")
+
+    with BackgroundServer(config) as srv:      # a real loopback socket
+        OpenAI(api_key="k", base_url=srv.base_url)
+
+See ``docs/emulator.md`` for the knobs and the deterministic failure markers.
+"""
+
+from reconciler.emulator.app import create_app
+from reconciler.emulator.config import (
+    EmulatorConfig,
+    FaultRule,
+    Faults,
+    Latency,
+    RateLimit,
+    RunTiming,
+    parse_duration,
+    parse_faults,
+    parse_latency,
+    parse_rate_limit,
+    parse_timing,
+)
+from reconciler.emulator.errors import ApiError
+from reconciler.emulator.fixtures import DEMO_FIXTURES_PATH, Fixtures, load_fixtures
+from reconciler.emulator.knobs import ConnectionDropped
+from reconciler.emulator.server import BackgroundServer, run_server
+from reconciler.emulator.spec import find_operation, operations, validate_response
+
+__all__ = [
+    "DEMO_FIXTURES_PATH",
+    "ApiError",
+    "BackgroundServer",
+    "ConnectionDropped",
+    "EmulatorConfig",
+    "FaultRule",
+    "Faults",
+    "Fixtures",
+    "Latency",
+    "RateLimit",
+    "RunTiming",
+    "create_app",
+    "find_operation",
+    "load_fixtures",
+    "operations",
+    "parse_duration",
+    "parse_faults",
+    "parse_latency",
+    "parse_rate_limit",
+    "parse_timing",
+    "run_server",
+    "validate_response",
+]

@@ -1,0 +1,46 @@
+"""The error the emulator answers with, in the real service's body shape and wording."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class ApiError(Exception):
+    """An HTTP error reply: ``{"error": {message, type, param, code}}`` with a status."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.type = type
+        self.param = param
+        self.code = code
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body of the reply."""
+        return {
+            "error": {
+                "message": self.message,
+                "type": self.type,
+                "param": self.param,
+                "code": self.code,
+            }
+        }
+
+
+def not_found(kind: str, object_id: str) -> ApiError:
+    """404 as the service words it: ``No run found with id 'run_x'.``"""
+    return ApiError(404, f"No {kind} found with id '{object_id}'.")
+
+
+def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
+    """400 ``invalid_request_error``."""
+    return ApiError(400, message, param=param, code=code)

@@ -1,0 +1,184 @@
+"""The reference OpenAPI spec as data: operations, path matching and JSON Schema validators.
+
+The spec is OpenAPI 3.1 but still says ``nullable: true`` in places (an OpenAPI 3.0 keyword
+that JSON Schema ignores), so it is rewritten once into plain JSON Schema 2020-12. The limits
+the spec states only in prose (metadata sizes, function-name pattern) are added as keywords, so
+requests and responses are checked against what the service actually enforced.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+import yaml
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
+
+JSON = Any
+
+API_PREFIX = "/v1"
+_FUNCTION_NAME = "^[a-zA-Z0-9_-]{1,64}$"
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One operation of the spec: where it lives and what it takes and returns."""
+
+    operation_id: str
+    method: str
+    path: str
+    pattern: re.Pattern[str]
+    path_params: tuple[str, ...]
+    request_schema: JSON | None
+    body_required: bool
+    response_schema: JSON
+    query_params: tuple[JSON, ...]
+
+
+@cache
+def raw_spec() -> dict[str, JSON]:
+    """The spec exactly as shipped in the package (``openapi.yaml``)."""
+    text = resources.files("reconciler.emulator").joinpath("openapi.yaml").read_text("utf-8")
+    loaded = yaml.safe_load(text)
+    if not isinstance(loaded, dict):
+        raise RuntimeError("the packaged openapi.yaml is not a mapping")
+    return loaded
+
+
+@cache
+def json_schema_spec() -> dict[str, JSON]:
+    """The spec rewritten into JSON Schema 2020-12, with the prose limits made explicit."""
+    spec: dict[str, JSON] = _without_nullable(copy.deepcopy(raw_spec()))
+    schemas = spec["components"]["schemas"]
+    schemas["Metadata"] = {
+        "anyOf": [
+            {
+                "type": "object",
+                "maxProperties": 16,
+                "propertyNames": {"maxLength": 64},
+                "additionalProperties": {"type": "string", "maxLength": 512},
+            },
+            {"type": "null"},
+        ]
+    }
+    schemas["FunctionObject"]["properties"]["name"]["pattern"] = _FUNCTION_NAME
+    schemas["FunctionObject"]["additionalProperties"] = False  # the service refused extras
+    json_schema = schemas["ResponseFormatJsonSchema"]["properties"]["json_schema"]
+    json_schema["properties"]["name"]["pattern"] = _FUNCTION_NAME
+    return spec
+
+
+def _without_nullable(node: JSON) -> JSON:
+    """Turn every OpenAPI ``nullable: true`` into a JSON Schema that also accepts null."""
+    if isinstance(node, list):
+        return [_without_nullable(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    members = node.get("allOf")
+    if isinstance(members, list) and {"nullable": True} in members:
+        rest = [m for m in members if m != {"nullable": True}]
+        inner = _without_nullable({**node, "allOf": rest})
+        return {"anyOf": [inner, {"type": "null"}]}
+    node = {key: _without_nullable(value) for key, value in node.items()}
+    if node.pop("nullable", False) is not True:
+        return node
+    if isinstance(node.get("type"), str):
+        node["type"] = [node["type"], "null"]
+        if "enum" in node:
+            node["enum"] = [*node["enum"], None]
+        return node
+    return {"anyOf": [node, {"type": "null"}]}
+
+
+@cache
+def operations() -> tuple[Operation, ...]:
+    """Every operation of the spec, in the order the spec lists them."""
+    spec = json_schema_spec()
+    found: list[Operation] = []
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if method not in {"get", "post", "delete"}:
+                continue
+            params = tuple(re.findall(r"{(\w+)}", path))
+            regex = "^" + re.sub(r"{(\w+)}", r"(?P<\1>[^/]+)", path) + "$"
+            body = op.get("requestBody")
+            request_schema = body["content"]["application/json"]["schema"] if body else None
+            response = op["responses"]["200"]["content"]["application/json"]["schema"]
+            query = tuple(p for p in op.get("parameters", []) if p.get("in") == "query")
+            found.append(
+                Operation(
+                    operation_id=op["operationId"],
+                    method=method.upper(),
+                    path=path,
+                    pattern=re.compile(regex),
+                    path_params=params,
+                    request_schema=request_schema,
+                    body_required=bool(body and body.get("required")),
+                    response_schema=response,
+                    query_params=query,
+                )
+            )
+    return tuple(found)
+
+
+@cache
+def operation_ids() -> frozenset[str]:
+    """The operationIds of the spec (``createRun``, ``listRuns``, …)."""
+    return frozenset(op.operation_id for op in operations())
+
+
+def operation_by_id(operation_id: str) -> Operation:
+    """The operation with that operationId (``KeyError`` if the spec has none)."""
+    for op in operations():
+        if op.operation_id == operation_id:
+            return op
+    raise KeyError(operation_id)
+
+
+def find_operation(method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
+    """The operation a request targets and its path parameters; ``path`` may carry ``/v1``."""
+    if path.startswith(API_PREFIX + "/"):
+        path = path[len(API_PREFIX) :]
+    for op in operations():
+        if op.method != method.upper():
+            continue
+        match = op.pattern.match(path)
+        if match is not None:
+            return op, match.groupdict()
+    return None
+
+
+@cache
+def validator(schema_key: str) -> Draft202012Validator:
+    """A compiled validator for a schema given by ``#/components/...`` ref or operation key."""
+    spec = json_schema_spec()
+    if schema_key.startswith("request:"):
+        schema = operation_by_id(schema_key[len("request:") :]).request_schema
+    elif schema_key.startswith("response:"):
+        schema = operation_by_id(schema_key[len("response:") :]).response_schema
+    else:
+        schema = {"$ref": schema_key}
+    root = {**(schema or {}), "components": spec["components"]}
+    return Draft202012Validator(root)
+
+
+def validate_response(method: str, path: str, status: int, body: JSON) -> list[str]:
+    """Problems with a response body against the spec (empty when it conforms).
+
+    A 2xx body is checked against the operation's 200 schema; an error body against
+    ``ErrorResponse``. A request the spec does not describe is itself a problem.
+    """
+    found = find_operation(method, path)
+    if found is None:
+        return [f"{method} {path} is not an operation of the spec"]
+    op, _ = found
+    key = f"response:{op.operation_id}" if status < 400 else "#/components/schemas/ErrorResponse"
+    problems = []
+    for error in validator(key).iter_errors(body):
+        where = "/".join(str(part) for part in error.absolute_path) or "(root)"
+        problems.append(f"{op.operation_id} {status} at {where}: {error.message}")
+    return problems

@@ -1,0 +1,269 @@
+"""Request validation against the spec, worded as the real service words its 400s.
+
+jsonschema finds the problems; this module picks the one the service would have reported
+first and phrases it (``Unrecognized request argument supplied: foo``, ``Invalid type for
+'temperature': expected a decimal, but got a string instead.``) with ``param`` set.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+    ValidationError,
+)
+
+from reconciler.emulator.errors import ApiError, bad_request
+from reconciler.emulator.spec import Operation, validator
+
+JSON = Any
+
+_TYPE_NAMES = {
+    "string": "a string",
+    "number": "a decimal",
+    "integer": "an integer",
+    "boolean": "a boolean",
+    "object": "an object",
+    "array": "an array",
+    "null": "null",
+}
+
+
+def json_type(value: JSON) -> str:
+    """The JSON type of a decoded value, as the service names it."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def param_path(path: Iterable[str | int]) -> str:
+    """``['tools', 0, 'function', 'name']`` → ``tools[0].function.name``."""
+    text = ""
+    for part in path:
+        if isinstance(part, int):
+            text += f"[{part}]"
+        else:
+            text += f".{part}" if text else part
+    return text
+
+
+def parse_json_body(raw: bytes, *, required: bool) -> JSON:
+    """Decode a request body; an empty body counts as ``{}`` when the body is optional."""
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request(
+            "We could not parse the JSON body of your request. (HINT: This likely means you "
+            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+            "but what was sent was not valid JSON. If you have trouble figuring out how to fix "
+            "this, please contact us through our help center at help.openai.com.)"
+        ) from None
+
+
+def validate_body(op: Operation, body: JSON) -> None:
+    """Raise the service's 400 for the first problem of a request body, if any."""
+    if op.request_schema is None:
+        return
+    if not isinstance(body, dict):
+        raise bad_request(
+            f"Invalid type for body: expected an object, but got {_TYPE_NAMES[json_type(body)]}"
+            " instead.",
+            code="invalid_type",
+        )
+    errors = list(validator(f"request:{op.operation_id}").iter_errors(body))
+    if errors:
+        raise _to_api_error(_pick(errors), body)
+
+
+def _pick(errors: list[ValidationError]) -> ValidationError:
+    """The error to report: unknown fields first, then the shallowest, in document order."""
+    for error in errors:
+        if error.validator == "additionalProperties" and not error.absolute_path:
+            return error
+    return min(errors, key=lambda e: len(e.absolute_path))
+
+
+def _leaf(error: ValidationError) -> ValidationError:
+    """Descend through anyOf/oneOf to the branch the value was most plausibly meant for.
+
+    Branches that want another JSON type are set aside; if every branch does, the error
+    stays at this level and is reported as a type error naming the accepted types.
+    """
+    while error.validator in {"anyOf", "oneOf"} and error.context:
+        branches: dict[object, list[ValidationError]] = {}
+        for sub in error.context:
+            branch = sub.relative_schema_path[0] if sub.relative_schema_path else None
+            branches.setdefault(branch, []).append(sub)
+        plausible = [
+            subs for subs in branches.values()
+            if not any(s.validator == "type" and not s.relative_path for s in subs)
+        ]
+        if not plausible:
+            return error
+        candidates = [s for subs in plausible for s in subs]
+        # prefer the branch whose discriminator ("type": "function") matched
+        chosen = [e for e in candidates if not _is_discriminator_error(e)] or candidates
+        error = max(chosen, key=lambda e: len(e.absolute_path))
+    return error
+
+
+def _is_discriminator_error(error: ValidationError) -> bool:
+    path = list(error.relative_path)
+    return bool(error.validator == "enum" and path and path[-1] == "type")
+
+
+def _expected_types(error: ValidationError) -> list[str]:
+    if error.validator == "type":
+        value = error.validator_value
+        return [value] if isinstance(value, str) else list(value)
+    found: list[str] = []
+    for sub in error.context or []:
+        if sub.validator == "type" and not sub.relative_path:
+            for name in _expected_types(sub):
+                if name not in found:
+                    found.append(name)
+    return found
+
+
+def _to_api_error(error: ValidationError, body: Mapping[str, JSON]) -> ApiError:
+    error = _leaf(error)
+    path = list(error.absolute_path)
+    param = param_path(path)
+    value = error.instance
+    kind = error.validator
+    if kind == "additionalProperties":
+        allowed = set(error.schema.get("properties", {}))
+        extra = sorted(k for k in value if k not in allowed)
+        name = extra[0] if extra else "?"
+        if not path:
+            return bad_request(f"Unrecognized request argument supplied: {name}", param=name)
+        full = param_path([*path, name])
+        return bad_request(f"Unknown parameter: '{full}'.", param=full, code="unknown_parameter")
+    if kind == "required":
+        missing = [k for k in error.validator_value if k not in value]
+        full = param_path([*path, missing[0] if missing else "?"])
+        return bad_request(f"Missing required parameter: '{full}'.", param=full,
+                           code="missing_required_parameter")
+    if kind in {"type", "anyOf", "oneOf"}:
+        expected = [t for t in _expected_types(error) if t != "null"]
+        if expected and json_type(value) not in expected:
+            if expected == ["integer", "number"] or expected == ["number"]:
+                wanted = "a decimal"
+            else:
+                wanted = " or ".join(_TYPE_NAMES[t] for t in expected)
+            got = _TYPE_NAMES[json_type(value)]
+            return bad_request(
+                f"Invalid type for '{param}': expected {wanted}, but got {got} instead.",
+                param=param, code="invalid_type",
+            )
+        return bad_request(f"Invalid value for '{param}'.", param=param, code="invalid_value")
+    if kind in {"enum", "const"}:
+        options = error.validator_value if kind == "enum" else [error.validator_value]
+        shown = ", ".join(f"'{o}'" for o in options if o is not None)
+        return bad_request(f"Invalid value: '{value}'. Supported values are: {shown}.",
+                           param=param, code="invalid_value")
+    if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
+        number = "integer" if isinstance(value, int) else "decimal"
+        below = kind in {"minimum", "exclusiveMinimum"}
+        sign = (">=" if kind == "minimum" else ">") if below else (
+            "<=" if kind == "maximum" else "<")
+        where = "below minimum" if below else "above maximum"
+        code = f"{number}_{'below_min' if below else 'above_max'}_value"
+        return bad_request(
+            f"Invalid '{param}': {number} {where} value. Expected a value {sign} "
+            f"{error.validator_value}, but got {value} instead.",
+            param=param, code=code,
+        )
+    if kind in {"maxLength", "minLength"}:
+        too = "long" if kind == "maxLength" else "short"
+        bound = "maximum" if kind == "maxLength" else "minimum"
+        return bad_request(
+            f"Invalid '{param}': string too {too}. Expected a string with {bound} length "
+            f"{error.validator_value}, but got a string with length {len(value)} instead.",
+            param=param, code=f"string_{'above_max' if too == 'long' else 'below_min'}_length",
+        )
+    if kind in {"maxItems", "minItems"}:
+        too = "long" if kind == "maxItems" else "short"
+        bound = "maximum" if kind == "maxItems" else "minimum"
+        return bad_request(
+            f"Invalid '{param}': array too {too}. Expected an array with {bound} length "
+            f"{error.validator_value}, but got an array with length {len(value)} instead.",
+            param=param, code=f"array_{'above_max' if too == 'long' else 'below_min'}_length",
+        )
+    if kind == "maxProperties":
+        return bad_request(
+            f"Invalid '{param}': too many properties. Expected an object with at most "
+            f"{error.validator_value} properties, but got an object with {len(value)} "
+            "properties instead.",
+            param=param, code="object_above_max_size",
+        )
+    if kind == "propertyNames":
+        long_keys = [k for k in value if len(k) > 64]
+        key = long_keys[0] if long_keys else "?"
+        return bad_request(
+            f"Invalid '{param}': key '{key[:80]}' is too long. Expected a key with maximum "
+            f"length 64, but got a key with length {len(key)} instead.",
+            param=param, code="string_above_max_length",
+        )
+    if kind == "pattern":
+        return bad_request(
+            f"Invalid '{param}': string does not match pattern. Expected a string that "
+            f"matches the pattern '{error.validator_value}'.",
+            param=param, code="invalid_value",
+        )
+    return bad_request(f"Invalid '{param or 'body'}': {error.message}.", param=param or None,
+                       code="invalid_value")
+
+
+def list_params(query: Mapping[str, str]) -> tuple[int, str, str | None, str | None]:
+    """Validate ``limit``, ``order``, ``after``, ``before`` of a list request."""
+    raw_limit = query.get("limit", "20")
+    try:
+        limit = int(raw_limit)
+    except ValueError:
+        raise bad_request(
+            "Invalid type for 'limit': expected an integer, but got a string instead.",
+            param="limit", code="invalid_type",
+        ) from None
+    if limit < 1:
+        raise bad_request(
+            f"Invalid 'limit': integer below minimum value. Expected a value >= 1, but got "
+            f"{limit} instead.", param="limit", code="integer_below_min_value",
+        )
+    if limit > 100:
+        raise bad_request(
+            f"Invalid 'limit': integer above maximum value. Expected a value <= 100, but got "
+            f"{limit} instead.", param="limit", code="integer_above_max_value",
+        )
+    order = query.get("order", "desc")
+    if order not in {"asc", "desc"}:
+        raise bad_request(f"Invalid value: '{order}'. Supported values are: 'asc' and 'desc'.",
+                          param="order", code="invalid_value")
+    return limit, order, query.get("after") or None, query.get("before") or None
+
+
+INCLUDE_VALUES = ("step_details.tool_calls[*].file_search.results[*].content",)
+
+
+def include_params(values: list[str]) -> None:
+    """Refuse ``include[]`` values the spec does not list."""
+    for value in values:
+        if value not in INCLUDE_VALUES:
+            raise bad_request(
+                f"Invalid value: '{value}'. Supported values are: '{INCLUDE_VALUES[0]}'.",
+                param="include", code="invalid_value",
+            )
