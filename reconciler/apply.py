@@ -360,11 +360,11 @@ class Applier:
             while True:
                 run = await self.client.get_run(work.thread_id, followed.run_id)
                 status = str(run.get("status"))
+                if status not in ACTIVE_STATUSES:
+                    return WaitResult(followed.address, followed.run_id, status, _why(run))
                 if status != last_status:
                     self.hooks.progress(followed.address, f"{followed.run_id} {status}")
                     last_status = status
-                if status not in ACTIVE_STATUSES:
-                    return WaitResult(followed.address, followed.run_id, status, _why(run))
                 if status == "requires_action":
                     await self._answer_if_ours(work, run)
                 await self._pause(f"{followed.address}: run {followed.run_id} still {status}")

@@ -90,7 +90,7 @@ def test_every_problem_is_reported_at_once(ws: Workspace) -> None:
     assert len(lines) >= 4, result.err
     assert any(":7:" in line and "temperature" in line for line in lines)  # did you mean
     assert any(":8:" in line and "top_p" in line for line in lines)
-    assert any("one" in line and "duplicate" in line.lower() for line in lines)
+    assert any("one" in line and "already used" in line for line in lines)
     assert any("reconciler." in line for line in lines)
 
 
