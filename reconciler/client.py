@@ -14,6 +14,7 @@ import email.utils
 import enum
 import os
 import random
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
@@ -25,6 +26,7 @@ from reconciler import errors
 from reconciler.errors import AmbiguousResultError, ApiConnectionError, ApiError
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+_POOL_SIZE = 8  # connections per httpx pool (see AssistantsClient.__init__)
 BETA_HEADER = ("OpenAI-Beta", "assistants=v2")
 
 JSONObject: TypeAlias = dict[str, Any]
@@ -170,17 +172,29 @@ class AssistantsClient:
         if settings.project:
             headers["OpenAI-Project"] = settings.project
         params = {"api-version": settings.api_version} if settings.api_version else None
-        limits = httpx.Limits(
-            max_connections=settings.concurrency, max_keepalive_connections=settings.concurrency
+        # httpcore scans every pooled connection on each request, so one large pool costs
+        # CPU per request in proportion to its size; several small pools keep it flat.
+        shards = 1 if transport is not None else -(-settings.concurrency // _POOL_SIZE)
+        per_shard = -(-settings.concurrency // shards)
+        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+        url = settings.base_url.rstrip("/") + "/"
+        verify: ssl.SSLContext | bool = (
+            httpx.create_ssl_context() if url.startswith("https:") else False
         )
-        self._http = httpx.AsyncClient(
-            base_url=settings.base_url.rstrip("/") + "/",
-            headers=headers,
-            params=params,
-            timeout=settings.timeout,
-            limits=limits,
-            transport=transport,
-        )
+        self._pools = [
+            httpx.AsyncClient(
+                base_url=url,
+                headers=headers,
+                params=params,
+                timeout=settings.timeout,
+                limits=limits,
+                transport=transport,
+                verify=verify,
+            )
+            for _ in range(shards)
+        ]
+        self._in_flight = [0] * shards
+        self._http = self._pools[0]
 
     async def __aenter__(self) -> AssistantsClient:
         return self
@@ -189,7 +203,8 @@ class AssistantsClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        for pool in self._pools:
+            await pool.aclose()
 
     # -- runs -------------------------------------------------------------------------------
 
@@ -311,8 +326,10 @@ class AssistantsClient:
             async with self._semaphore:
                 await self._wait_for_gate()
                 self.requests_sent += 1
+                shard = self._in_flight.index(min(self._in_flight))
+                self._in_flight[shard] += 1
                 try:
-                    response = await self._http.request(
+                    response = await self._pools[shard].request(
                         method,
                         path,
                         params=params,
@@ -344,6 +361,8 @@ class AssistantsClient:
                     cause = failure
                     if response.status_code == 429:
                         self._close_gate(retry_delay(response, attempt, self.settings.max_backoff))
+                finally:
+                    self._in_flight[shard] -= 1
             if not self._retryable(failure, retry) or attempt >= self.settings.max_retries:
                 if retry is _Retry.UNSAFE and isinstance(failure, errors.ServerError):
                     raise AmbiguousResultError(

@@ -8,11 +8,26 @@ anything from them.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
-from collections.abc import Mapping, Sequence
+import functools
+import hashlib
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
-from reconciler.model import JSON, DesiredRun, LiveState
+from reconciler import identity
+from reconciler.model import (
+    CANCELLABLE_STATUSES,
+    CREATE_ONLY_FIELDS,
+    IMMUTABLE_FIELDS,
+    JSON,
+    DesiredRun,
+    DesiredState,
+    LiveRun,
+    LiveState,
+    ThreadState,
+)
 
 #: Version of the plan's JSON representation (``schemas/plan.schema.json``).
 PLAN_FORMAT_VERSION = "1.0"
@@ -105,9 +120,12 @@ class Change:
     metadata: Mapping[str, str] | None = None  # full metadata to send for a modify
     tool_outputs: tuple[ToolOutput, ...] = ()  # for submit_tool_outputs
     answers: Mapping[str, str] = field(default_factory=dict)  # tool_outputs by function name
-    wait_for: tuple[str, ...] = ()  # run ids (or "name") that must end before this action
+    # runs that must end before a create/replace: live run ids, or the address of a run this
+    # plan creates earlier on the same thread
+    wait_for: tuple[str, ...] = ()
     drift: tuple[Drift, ...] = ()
     source: str | None = None  # "file:line:col" of the declaration, when declared
+    unanswered: tuple[str, ...] = ()  # functions of pending calls tool_outputs does not answer
 
     @property
     def address(self) -> str:
@@ -148,7 +166,360 @@ class Plan:
     def count(self, action: Action) -> int:
         return sum(1 for c in self.changes if c.action is action)
 
+    @property
+    def partial(self) -> bool:
+        """Whether ``--target`` limited the plan (other changes may be pending)."""
+        return bool(self.options.targets)
+
+    @property
+    def drifted(self) -> tuple[Change, ...]:
+        """Changes whose live run was changed outside reconciler since the last apply."""
+        return tuple(c for c in self.changes if c.drift)
+
+
+
+# Within a thread: free the thread first (cancels, and replaces whose old run must be
+# cancelled), then touch runs in place, then start new runs; no-ops last.
+_RANK: dict[Action, int] = {
+    Action.CANCEL: 0,
+    Action.MODIFY: 1,
+    Action.SUBMIT_TOOL_OUTPUTS: 2,
+    Action.REPLACE: 4,
+    Action.CREATE: 4,
+    Action.NOOP: 5,
+}
+
+
+def _rank(change: Change) -> int:
+    if change.action is Action.REPLACE and change.run_status in CANCELLABLE_STATUSES:
+        return 3
+    return _RANK[change.action]
+
+
+_CANCELLED = frozenset({"cancelling", "cancelled"})
+
 
 def plan(desired: Sequence[DesiredRun], live: LiveState, options: PlanOptions) -> Plan:
-    """Decide what to do; purely computational, with no side-effects."""
-    raise NotImplementedError
+    """Decide what to do; purely computational, with no side-effects.
+
+    Live runs are indexed by (thread, name) once, so planning is linear in the number of
+    desired and live runs. Changes come grouped by thread (in the order the manifests first
+    name the threads), and within a thread in the order apply must perform them.
+    """
+    project = options.project
+    targets = options.targets
+    current: dict[str, dict[str, LiveRun]] = {}
+    managed: dict[str, dict[str, list[LiveRun]]] = {}
+    active: dict[str, tuple[str, ...]] = {}
+    for thread_id, thread in live.threads.items():
+        current[thread_id], managed[thread_id] = _index_thread(thread, project)
+        active[thread_id] = tuple(run.id for run in thread.runs if run.is_active)
+
+    planner = _Planner(project)
+    per_thread: dict[str, list[Change]] = {}
+    declared: set[tuple[str, str]] = set()
+    for run in desired:
+        declared.add(run.key)
+        thread_id = run.thread_id
+        if targets and run.name not in targets and f"{thread_id}/{run.name}" not in targets:
+            continue
+        thread_current = current.get(thread_id)
+        live_run = thread_current.get(run.name) if thread_current else None
+        changes = per_thread.get(thread_id)
+        if changes is None:
+            changes = per_thread[thread_id] = []
+        changes.extend(planner.declared(run, live_run))
+
+    for thread_id, by_name in managed.items():
+        for name, runs in by_name.items():
+            if (thread_id, name) in declared:
+                continue
+            if targets and name not in targets and f"{thread_id}/{name}" not in targets:
+                continue
+            for live_run in runs:
+                if live_run.status in CANCELLABLE_STATUSES:
+                    change = _undeclared(thread_id, live_run, name, prune=options.prune)
+                    per_thread.setdefault(thread_id, []).append(change)
+
+    ordered: list[Change] = []
+    for thread_id, changes in per_thread.items():
+        changes.sort(key=_rank)
+        ordered.extend(_with_waits(changes, active.get(thread_id, ())))
+
+    fingerprints = {tid: fingerprint(thread, project) for tid, thread in live.threads.items()}
+    return Plan(options=options, changes=tuple(ordered), fingerprints=fingerprints)
+
+
+def fingerprint(thread: ThreadState, project: str) -> str:
+    """Digest of the live facts a plan of ``thread`` depends on, to refuse a stale saved plan.
+
+    Covers every run the project manages (id, status class, whole metadata) and every active
+    run it does not (id, status class). A run moving from queued to in_progress changes no
+    decision, so both share the class "running".
+    """
+    facts: list[list[JSON]] = []
+    for run in thread.runs:
+        if identity.is_managed_by(run.metadata, project):
+            facts.append([run.id, _status_class(run), dict(run.metadata)])
+        elif run.is_active:
+            facts.append([run.id, _status_class(run)])
+    facts.sort(key=lambda fact: str(fact[0]))
+    text = identity.canonical_json({"project": project, "thread": thread.thread_id, "runs": facts})
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def _status_class(run: LiveRun) -> str:
+    if run.status in ("queued", "in_progress"):
+        return "running"
+    if run.status == "requires_action":
+        return "requires_action:" + ",".join(sorted(c.id for c in run.pending_tool_calls))
+    if run.status in _CANCELLED:
+        return "cancelled"
+    return run.status
+
+
+def _index_thread(
+    thread: ThreadState, project: str
+) -> tuple[dict[str, LiveRun], dict[str, list[LiveRun]]]:
+    """The current (newest) managed run per name, and every managed run per name."""
+    current: dict[str, LiveRun] = {}
+    by_name: dict[str, list[LiveRun]] = {}
+    for run in thread.runs:
+        if not identity.is_managed_by(run.metadata, project):
+            continue
+        name = run.metadata[identity.KEY_NAME]
+        by_name.setdefault(name, []).append(run)
+        newest = current.get(name)
+        if newest is None or run.created_at > newest.created_at:
+            current[name] = run
+    return current, by_name
+
+
+def _with_waits(changes: list[Change], active: tuple[str, ...]) -> list[Change]:
+    """Say which runs must end before each create or replace (one active run per thread).
+
+    Every run active now is still active when the first new run would start (cancel is
+    asynchronous); each later one waits for the run created before it, which by then has
+    waited for the rest, so naming only the previous address keeps this linear.
+    """
+    previous: tuple[str, ...] = ()
+    result: list[Change] = []
+    for change in changes:
+        if change.action in (Action.CREATE, Action.REPLACE):
+            waits = active + previous
+            if waits:
+                # The change was built by this plan() call and has not escaped it yet, so
+                # setting the field in place is unobservable; dataclasses.replace would
+                # rebuild every create of a large plan.
+                object.__setattr__(change, "wait_for", waits)
+            previous = (change.address,)
+        result.append(change)
+    return result
+
+
+def _metadata_changes(
+    before: Mapping[str, str], after: Mapping[str, str]
+) -> tuple[FieldChange, ...]:
+    return tuple(
+        FieldChange(f"metadata.{key}", before.get(key), after.get(key))
+        for key in sorted(set(before) | set(after))
+        if before.get(key) != after.get(key)
+    )
+
+
+class _Planner:
+    """Plans declared runs one at a time; memoises metadata hashes within one plan() call.
+
+    Metadata maps repeat across runs (manifest defaults), and hashing dominates planning time.
+    """
+
+    def __init__(self, project: str) -> None:
+        self.project = project
+        self._meta_hashes: dict[tuple[tuple[str, str], ...], str] = {}
+
+    def metadata_hash(self, metadata: Mapping[str, str]) -> str:
+        key = tuple(metadata.items())  # insertion order: a miss only costs a hash
+        digest = self._meta_hashes.get(key)
+        if digest is None:
+            digest = self._meta_hashes[key] = identity.metadata_hash(metadata)
+        return digest
+
+    def full_metadata(self, run: DesiredRun) -> dict[str, str]:
+        """User metadata plus the reserved keys: what a create or a modify sends."""
+        reserved = identity.reserved_metadata(
+            project=self.project, name=run.name, spec=run.spec, revision=run.revision,
+            user_metadata=run.metadata,
+        )
+        return {**run.metadata, **reserved}
+
+    def create_request(self, run: DesiredRun) -> dict[str, JSON]:
+        return {**run.spec, "metadata": self.full_metadata(run)}
+
+    def declared(self, run: DesiredRun, live_run: LiveRun | None) -> list[Change]:
+        """The changes one declared run needs (PRODUCT.md §5); usually one, at most two."""
+        source = str(run.location) if run.location else None
+        if live_run is None:
+            if run.state is DesiredState.CANCELLED:
+                return [Change(run.thread_id, run.name, Action.NOOP, (Reason.UP_TO_DATE,),
+                               source=source)]
+            return [Change(
+                run.thread_id, run.name, Action.CREATE, (Reason.NEW,),
+                create_request=self.create_request(run), answers=dict(run.tool_outputs),
+                source=source,
+            )]
+
+        change = functools.partial(_on_run, run, live_run, source)
+        meta = live_run.metadata
+        live_user = identity.user_metadata(meta)
+        wanted_hash = self.metadata_hash(run.metadata)
+        recorded_meta = meta.get(identity.KEY_META)
+        metadata_differs = recorded_meta != wanted_hash or live_user != run.metadata
+        drift: list[Drift] = []
+        if metadata_differs:  # otherwise the live metadata hashes to the recorded hash
+            drift.extend(self.metadata_drift(live_run, live_user))
+        recorded_hash = meta.get(identity.KEY_SPEC, "").partition(";")[0]
+        same_spec = recorded_hash == identity.spec_hash(run.spec, run.revision)
+
+        changes: list[Change] = []
+        if run.state is DesiredState.CANCELLED:
+            if live_run.status in CANCELLABLE_STATUSES:
+                changes.append(change(Action.CANCEL, Reason.STATE_CANCELLED))
+            elif live_run.status in _CANCELLED:
+                changes.append(change(Action.NOOP, Reason.UP_TO_DATE))
+            else:
+                changes.append(change(Action.NOOP, Reason.FINISHED))
+        elif not same_spec:
+            changes.append(self.replace(run, live_run, live_user, source))
+        else:
+            if live_run.status in _CANCELLED:
+                drift.append(Drift(
+                    kind="cancelled",
+                    message=(
+                        f"run {live_run.id} was cancelled outside reconciler while the manifest"
+                        " says active; reconciler does not restart it: bump `revision` to ask"
+                        " for a new run"
+                    ),
+                ))
+            if metadata_differs:
+                field_changes = _metadata_changes(live_user, run.metadata) or (
+                    FieldChange(f"metadata.{identity.KEY_META}", recorded_meta, wanted_hash,
+                                known_before=recorded_meta is not None),
+                )
+                changes.append(dataclasses.replace(
+                    change(Action.MODIFY, Reason.METADATA_CHANGED),
+                    field_changes=field_changes, metadata=self.full_metadata(run),
+                ))
+            changes.extend(_answer(run, live_run, change))
+            if not changes:
+                changes.append(change(Action.NOOP, Reason.UP_TO_DATE))
+        if drift:
+            changes[0] = dataclasses.replace(changes[0], drift=tuple(drift))
+        return changes
+
+    def metadata_drift(self, live_run: LiveRun, live_user: Mapping[str, str]) -> list[Drift]:
+        """Drift when the live user metadata no longer hashes to what the last apply recorded."""
+        recorded = live_run.metadata.get(identity.KEY_META)
+        if recorded is None or self.metadata_hash(live_user) == recorded:
+            return []
+        now = "its keys are now:" if live_user else "it is now empty"
+        return [Drift(
+            kind="metadata",
+            message=f"the metadata of run {live_run.id} was changed outside reconciler; {now}",
+            fields=tuple(
+                FieldChange(f"metadata.{key}", None, value, known_before=False)
+                for key, value in sorted(live_user.items())
+            ),
+        )]
+
+    def replace(
+        self, run: DesiredRun, live_run: LiveRun, live_user: Mapping[str, str],
+        source: str | None,
+    ) -> Change:
+        """A new run for a changed spec; the recorded digests name the fields that force it."""
+        meta = live_run.metadata
+        _, recorded_revision, recorded_fields = identity.decode_spec(
+            meta.get(identity.KEY_SPEC, "")
+        )
+        request = self.create_request(run)
+        _, _, digests = identity.decode_spec(request["metadata"][identity.KEY_SPEC])
+        changed = [
+            name for name in IMMUTABLE_FIELDS if digests.get(name) != recorded_fields.get(name)
+        ]
+        revision_changed = recorded_revision is not None and recorded_revision != run.revision
+        forces = tuple(changed) + (("revision",) if revision_changed else ())
+        reasons = ((Reason.IMMUTABLE_FIELD,) if changed or not revision_changed else ()) + (
+            (Reason.REVISION,) if revision_changed else ()
+        )
+        has_record = identity.KEY_SPEC in meta
+        field_changes = [
+            _spec_change(name, run, live_run, has_record, recorded_fields) for name in changed
+        ]
+        if revision_changed:
+            field_changes.append(FieldChange("revision", recorded_revision, run.revision))
+        field_changes.extend(_metadata_changes(live_user, run.metadata))
+        return Change(
+            run.thread_id, run.name, Action.REPLACE, reasons, run_id=live_run.id,
+            run_status=live_run.status, field_changes=tuple(field_changes),
+            forces_replace=forces, create_request=request, answers=dict(run.tool_outputs),
+            source=source,
+        )
+
+
+#: Shared immutable values, so the common no-op allocates little (plans can be 100,000 long).
+_NO_ANSWERS: Mapping[str, str] = MappingProxyType({})
+_REASON_TUPLES = {reason: (reason,) for reason in Reason}
+
+
+def _on_run(
+    run: DesiredRun, live_run: LiveRun, source: str | None, action: Action, reason: Reason
+) -> Change:
+    return Change(
+        run.thread_id, run.name, action, _REASON_TUPLES[reason], run_id=live_run.id,
+        run_status=live_run.status, answers=_NO_ANSWERS, source=source,
+    )
+
+
+def _answer(
+    run: DesiredRun, live_run: LiveRun, change: Callable[[Action, Reason], Change]
+) -> list[Change]:
+    """Submit tool outputs when every pending call is answered; otherwise say which are not."""
+    pending = live_run.pending_tool_calls
+    if live_run.status != "requires_action" or not pending:
+        return []
+    unanswered = sorted({c.function_name for c in pending} - set(run.tool_outputs))
+    if unanswered:
+        return [dataclasses.replace(
+            change(Action.NOOP, Reason.UNANSWERED_TOOL_CALLS), unanswered=tuple(unanswered)
+        )]
+    outputs = tuple(ToolOutput(c.id, run.tool_outputs[c.function_name]) for c in pending)
+    return [dataclasses.replace(
+        change(Action.SUBMIT_TOOL_OUTPUTS, Reason.TOOL_CALLS_PENDING), tool_outputs=outputs
+    )]
+
+
+def _spec_change(
+    name: str, run: DesiredRun, live_run: LiveRun, has_record: bool,
+    recorded_fields: Mapping[str, str],
+) -> FieldChange:
+    """One field forcing a replace: the echoed value before, the manifest's after.
+
+    Create-only fields are never echoed, so their old value is unknown unless the recorded
+    digests say the field was unset. A field the manifest drops is filled by the server.
+    """
+    if name in live_run.fields and name not in CREATE_ONLY_FIELDS:
+        before, known_before = live_run.fields[name], True
+    elif has_record and name not in recorded_fields:
+        before, known_before = None, True
+    else:
+        before, known_before = None, False
+    known_after = name in run.spec or name in CREATE_ONLY_FIELDS
+    return FieldChange(name, before, run.spec.get(name), known_before, known_after)
+
+
+def _undeclared(thread_id: str, live_run: LiveRun, name: str, *, prune: bool) -> Change:
+    """A managed run no manifest declares: cancelled with --prune, otherwise only shown."""
+    return Change(
+        thread_id, name, Action.CANCEL if prune else Action.NOOP,
+        (Reason.PRUNE if prune else Reason.NOT_DECLARED,),
+        run_id=live_run.id, run_status=live_run.status,
+    )

@@ -1,0 +1,180 @@
+"""The saved plan: a versioned JSON representation of a ``Plan`` (``plan --out``, ``show``).
+
+It holds everything needed to execute the plan and to render it again, and nothing secret.
+Reading validates against ``schemas/plan.schema.json`` before building any value, so a wrong
+version or a damaged file is refused with one clear sentence instead of a traceback later.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
+from jsonschema.exceptions import best_match  # type: ignore[import-untyped, unused-ignore]
+
+from reconciler.model import JSON
+from reconciler.plan import (
+    PLAN_FORMAT_VERSION,
+    Action,
+    Change,
+    Drift,
+    FieldChange,
+    Plan,
+    PlanOptions,
+    Reason,
+    ToolOutput,
+)
+from reconciler.schemas import load_schema
+
+__all__ = ["PlanFileError", "plan_from_dict", "plan_from_json", "plan_to_dict"]
+
+
+class PlanFileError(ValueError):
+    """A saved plan that cannot be used: not JSON, another format version, or malformed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def plan_to_dict(plan: Plan) -> dict[str, Any]:
+    """The JSON-compatible representation of ``plan`` (format ``PLAN_FORMAT_VERSION``)."""
+    return {
+        "format_version": PLAN_FORMAT_VERSION,
+        "options": {
+            "project": plan.options.project,
+            "prune": plan.options.prune,
+            "targets": sorted(plan.options.targets),
+        },
+        "partial": plan.partial,
+        "has_changes": plan.has_changes,
+        "summary": {action.value: plan.count(action) for action in Action},
+        "changes": [_change_to_dict(c) for c in plan.changes],
+        "fingerprints": dict(plan.fingerprints),
+    }
+
+
+def plan_from_json(text: str | bytes) -> Plan:
+    """Parse a saved plan file's content; raises ``PlanFileError`` for anything unusable."""
+    try:
+        data = json.loads(text)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise PlanFileError(f"the plan file is not valid JSON: {exc}") from exc
+    return plan_from_dict(data)
+
+
+def plan_from_dict(data: object) -> Plan:
+    """Rebuild a ``Plan`` from its representation, refusing other versions and bad shapes."""
+    if not isinstance(data, dict):
+        raise PlanFileError("the plan file does not hold a JSON object; is it a saved plan?")
+    version = data.get("format_version")
+    if version is None:
+        raise PlanFileError(
+            "the file has no format_version: it is not a plan saved by `reconciler plan --out`"
+        )
+    if version != PLAN_FORMAT_VERSION:
+        raise PlanFileError(
+            f"the plan file has format version {version!r}, but this reconciler reads version "
+            f"{PLAN_FORMAT_VERSION!r}; create the plan again with `reconciler plan --out`"
+        )
+    error = best_match(_validator().iter_errors(data))
+    if error is not None:
+        where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
+        raise PlanFileError(f"the plan file is malformed at {where}: {error.message}")
+    options = data["options"]
+    return Plan(
+        options=PlanOptions(
+            project=options["project"],
+            prune=options["prune"],
+            targets=frozenset(options["targets"]),
+        ),
+        changes=tuple(_change_from_dict(c) for c in data["changes"]),
+        fingerprints=dict(data["fingerprints"]),
+        format_version=version,
+    )
+
+
+@functools.cache
+def _validator() -> Any:
+    return Draft202012Validator(load_schema("plan"))
+
+
+def _field_to_dict(change: FieldChange) -> dict[str, JSON]:
+    return {
+        "path": change.path,
+        "before": change.before,
+        "after": change.after,
+        "known_before": change.known_before,
+        "known_after": change.known_after,
+    }
+
+
+def _field_from_dict(data: Mapping[str, Any]) -> FieldChange:
+    return FieldChange(
+        path=data["path"],
+        before=data["before"],
+        after=data["after"],
+        known_before=data["known_before"],
+        known_after=data["known_after"],
+    )
+
+
+def _change_to_dict(change: Change) -> dict[str, JSON]:
+    return {
+        "address": change.address,
+        "thread_id": change.thread_id,
+        "name": change.name,
+        "action": change.action.value,
+        "reasons": [r.value for r in change.reasons],
+        "run_id": change.run_id,
+        "run_status": change.run_status,
+        "field_changes": [_field_to_dict(f) for f in change.field_changes],
+        "forces_replace": list(change.forces_replace),
+        "create_request": dict(change.create_request) if change.create_request is not None
+        else None,
+        "metadata": dict(change.metadata) if change.metadata is not None else None,
+        "tool_outputs": [
+            {"tool_call_id": o.tool_call_id, "output": o.output} for o in change.tool_outputs
+        ],
+        "answers": dict(change.answers),
+        "wait_for": list(change.wait_for),
+        "drift": [
+            {
+                "kind": d.kind,
+                "message": d.message,
+                "fields": [_field_to_dict(f) for f in d.fields],
+            }
+            for d in change.drift
+        ],
+        "source": change.source,
+        "unanswered": list(change.unanswered),
+    }
+
+
+def _change_from_dict(data: Mapping[str, Any]) -> Change:
+    return Change(
+        thread_id=data["thread_id"],
+        name=data["name"],
+        action=Action(data["action"]),
+        reasons=tuple(Reason(r) for r in data["reasons"]),
+        run_id=data["run_id"],
+        run_status=data["run_status"],
+        field_changes=tuple(_field_from_dict(f) for f in data["field_changes"]),
+        forces_replace=tuple(data["forces_replace"]),
+        create_request=data["create_request"],
+        metadata=data["metadata"],
+        tool_outputs=tuple(
+            ToolOutput(o["tool_call_id"], o["output"]) for o in data["tool_outputs"]
+        ),
+        answers=dict(data["answers"]),
+        wait_for=tuple(data["wait_for"]),
+        drift=tuple(
+            Drift(d["kind"], d["message"], tuple(_field_from_dict(f) for f in d["fields"]))
+            for d in data["drift"]
+        ),
+        source=data["source"],
+        unanswered=tuple(data["unanswered"]),
+    )

@@ -1,0 +1,134 @@
+"""The saved plan: versioned JSON that round-trips, matches its schema, and refuses junk."""
+
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from jsonschema import Draft202012Validator
+
+from reconciler.plan import Action, Change, Drift, FieldChange, Plan, PlanOptions, ToolOutput
+from reconciler.planfile import PlanFileError, plan_from_dict, plan_from_json, plan_to_dict
+from reconciler.schemas import load_schema
+from tests.unit.test_render import busy_plan
+
+
+def rich_plan() -> Plan:
+    """The busy plan plus values JSON must not lose: nested JSON, unicode, targets, unknowns."""
+    base = busy_plan(prune=True)
+    extra = Change(
+        "thread_z", "odd", Action.MODIFY, run_id="run_z", run_status="completed",
+        field_changes=(
+            FieldChange("metadata.note", "café ☕", None),
+            FieldChange("additional_messages", None, [{"role": "user", "content": [1.5, None]}],
+                        known_before=False),
+        ),
+        metadata={"note": "x"},
+        drift=(Drift("metadata", "edited", (FieldChange("metadata.a", None, "1",
+                                                        known_before=False),)),),
+        source="m.yaml:1:1",
+    )
+    return Plan(
+        PlanOptions("analytics", prune=True, targets=frozenset({"odd", "thread_a/fresh"})),
+        (*base.changes, extra),
+        dict(base.fingerprints),
+    )
+
+
+def saved(plan: Plan) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(json.dumps(plan_to_dict(plan)))
+    return data
+
+
+def test_round_trip_through_json_gives_an_equal_plan() -> None:
+    original = rich_plan()
+    again = plan_from_dict(saved(original))
+    assert again == original
+    assert plan_from_json(json.dumps(plan_to_dict(original))) == original
+
+
+def test_round_trip_keeps_what_apply_needs() -> None:
+    original = busy_plan()
+    again = plan_from_dict(saved(original))
+    by_action = {c.action: c for c in again.changes}
+    assert by_action[Action.SUBMIT_TOOL_OUTPUTS].tool_outputs == (
+        ToolOutput("call_1", '{"status": "open", "id": 7}'),
+    )
+    assert by_action[Action.CREATE].create_request == next(
+        c.create_request for c in original.changes if c.action is Action.CREATE
+    )
+    assert again.fingerprints == original.fingerprints
+    assert [c.wait_for for c in again.changes] == [c.wait_for for c in original.changes]
+
+
+def test_representation_matches_the_schema_and_carries_a_summary() -> None:
+    data = saved(busy_plan())
+    Draft202012Validator.check_schema(load_schema("plan"))
+    assert list(Draft202012Validator(load_schema("plan")).iter_errors(data)) == []
+    assert data["format_version"] == "1.0"
+    assert data["summary"]["create"] == 1
+    assert data["summary"]["replace"] == 2
+    assert data["has_changes"] is True
+    assert data["changes"][0]["address"] == f"{data['changes'][0]['thread_id']}/" \
+        f"{data['changes'][0]['name']}"
+
+
+def test_other_format_version_is_refused_clearly() -> None:
+    data = saved(busy_plan())
+    data["format_version"] = "2.0"
+    with pytest.raises(PlanFileError, match=r"format version '2\.0'.*reads version '1\.0'"):
+        plan_from_dict(data)
+
+
+def test_file_without_a_version_is_not_a_plan() -> None:
+    with pytest.raises(PlanFileError, match="no format_version"):
+        plan_from_dict({"apiVersion": "reconciler/v1", "runs": []})
+
+
+@pytest.mark.parametrize("junk", ["", "not json", "{", b"\xff\xfe\x00", "\x00\x01"])
+def test_junk_is_refused_as_not_json(junk: str | bytes) -> None:
+    with pytest.raises(PlanFileError, match="not valid JSON"):
+        plan_from_json(junk)
+
+
+@pytest.mark.parametrize("value", [[], "plan", 3, None])
+def test_non_object_is_refused(value: object) -> None:
+    with pytest.raises(PlanFileError, match="JSON object"):
+        plan_from_dict(value)
+
+
+def _broken(edit: str) -> dict[str, Any]:
+    data = copy.deepcopy(saved(busy_plan()))
+    change = data["changes"][0]
+    if edit == "action":
+        change["action"] = "destroy"
+    elif edit == "missing":
+        del change["run_id"]
+    elif edit == "extra":
+        data["surprise"] = 1
+    elif edit == "fingerprint":
+        data["fingerprints"] = {"thread_a": 3}
+    elif edit == "modify_without_metadata":
+        change["metadata"] = None
+    return data
+
+
+@pytest.mark.parametrize(
+    ("edit", "where"),
+    [
+        ("action", "changes/0/action"),
+        ("missing", "changes/0"),
+        ("extra", "(top level)"),
+        ("fingerprint", "fingerprints/thread_a"),
+        ("modify_without_metadata", "changes/0/metadata"),
+    ],
+)
+def test_malformed_plan_names_where(edit: str, where: str) -> None:
+    data = _broken(edit)
+    assert data["changes"][0]["action"] in ("modify", "destroy")  # the first change is a modify
+    with pytest.raises(PlanFileError, match="malformed at " + where.replace("(", r"\(")
+                       .replace(")", r"\)")) as caught:
+        plan_from_dict(data)
+    assert "Traceback" not in caught.value.message
