@@ -24,8 +24,12 @@ class ManifestError(ReconcilerError):
         super().__init__(f"{count} problem{'s' if count != 1 else ''} in the manifests")
 
 
-class PlanFileError(ReconcilerError):
+class PlanFileError(ReconcilerError, ValueError):
     """A saved plan file cannot be read or is not a plan this version understands."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
 
 
 class StalePlanError(ReconcilerError):

@@ -257,14 +257,14 @@ def fingerprint(thread: ThreadState, project: str) -> str:
     run it does not (id, status class). A run moving from queued to in_progress changes no
     decision, so both share the class "running".
     """
-    facts: list[list[JSON]] = []
+    facts: list[str] = []
     for run in thread.runs:
         if identity.is_managed_by(run.metadata, project):
-            facts.append([run.id, _status_class(run), dict(run.metadata)])
+            facts.append(f"{run.id}\x1d{_status_class(run)}\x1d{identity.flat_text(run.metadata)}")
         elif run.is_active:
-            facts.append([run.id, _status_class(run)])
-    facts.sort(key=lambda fact: str(fact[0]))
-    text = identity.canonical_json({"project": project, "thread": thread.thread_id, "runs": facts})
+            facts.append(f"{run.id}\x1d{_status_class(run)}")
+    facts.sort()
+    text = "\x1c".join([project, thread.thread_id, *facts])
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
 
 

@@ -12,9 +12,10 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
-from jsonschema.exceptions import best_match  # type: ignore[import-untyped, unused-ignore]
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import best_match
 
+from reconciler.errors import PlanFileError
 from reconciler.model import JSON
 from reconciler.plan import (
     PLAN_FORMAT_VERSION,
@@ -30,14 +31,6 @@ from reconciler.plan import (
 from reconciler.schemas import load_schema
 
 __all__ = ["PlanFileError", "plan_from_dict", "plan_from_json", "plan_to_dict"]
-
-
-class PlanFileError(ValueError):
-    """A saved plan that cannot be used: not JSON, another format version, or malformed."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
 
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from importlib import resources
 from typing import Any
 
 import yaml
-from jsonschema import Draft202012Validator  # type: ignore[import-untyped, unused-ignore]
+from jsonschema import Draft202012Validator
 
 JSON = Any
 

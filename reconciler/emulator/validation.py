@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from jsonschema.exceptions import (  # type: ignore[import-untyped, unused-ignore]
+from jsonschema.exceptions import (
     ValidationError,
 )
 

@@ -47,6 +47,16 @@ WAITING_RUN = f"""\
 """
 
 
+def expected(
+    create: int = 0, modify: int = 0, replace: int = 0, cancel: int = 0, answer: int = 0
+) -> str:
+    """The summary line PRODUCT.md §5 specifies, for these counts."""
+    return (
+        f"Plan: {create} to create, {modify} to modify, {replace} to replace, "
+        f"{cancel} to cancel, {answer} to answer."
+    )
+
+
 def summary(text: str) -> str:
     lines = [line for line in text.splitlines() if line.startswith(("Plan:", NO_CHANGES))]
     assert lines, text
@@ -61,7 +71,7 @@ def test_plan_apply_plan_shows_no_changes(env: object, ws: Workspace, api: Api) 
     ws.write("runs.yaml", TWO_RUNS)
     first = ws.cli("plan", ws.path)
     assert first.code == 0, first.err
-    assert summary(first.out) == "Plan: 2 to create, 0 to modify, 0 to replace, 0 to cancel, 0 to answer."
+    assert summary(first.out) == expected(create=2)
     assert "weekly-report" in first.out and "backlog-triage" in first.out
 
     applied = ws.cli("apply", ws.path, "--auto-approve", "--wait")
@@ -102,7 +112,7 @@ def test_metadata_change_is_a_modify_in_place(env: object, ws: Workspace, api: A
 
     ws.write("runs.yaml", TWO_RUNS.replace("cadence: weekly", "cadence: daily"))
     planned = ws.cli("plan", ws.path)
-    assert summary(planned.out) == "Plan: 0 to create, 1 to modify, 0 to replace, 0 to cancel, 0 to answer."
+    assert summary(planned.out) == expected(modify=1)
     assert "cadence" in planned.out and "daily" in planned.out
 
     assert ws.cli("apply", ws.path, "--auto-approve").code == 0
@@ -121,7 +131,7 @@ def test_immutable_change_replaces_and_names_the_field(env: object, ws: Workspac
 
     waiting_run(ws, instructions="Wait differently.")
     planned = ws.cli("plan", ws.path)
-    assert summary(planned.out) == "Plan: 0 to create, 0 to modify, 1 to replace, 0 to cancel, 0 to answer."
+    assert summary(planned.out) == expected(replace=1)
     assert "instructions" in planned.out
 
     applied = ws.cli("apply", ws.path, "--auto-approve")
@@ -154,7 +164,7 @@ def test_state_cancelled_cancels_an_active_run(env: object, ws: Workspace, api: 
     assert ws.cli("apply", ws.path, "--auto-approve").code == 0
     waiting_run(ws, state="cancelled")
     planned = ws.cli("plan", ws.path)
-    assert summary(planned.out) == "Plan: 0 to create, 0 to modify, 0 to replace, 1 to cancel, 0 to answer."
+    assert summary(planned.out) == expected(cancel=1)
     assert ws.cli("apply", ws.path, "--auto-approve").code == 0
     assert [r["status"] for r in api.managed(THREAD_B, "stuck")] == ["cancelled"]
     assert NO_CHANGES in ws.cli("plan", ws.path).out

@@ -45,4 +45,4 @@ def test_reserved_metadata_and_ownership() -> None:
     assert identity.is_managed_by(meta, "demo")
     assert not identity.is_managed_by(meta, "other")
     assert identity.user_metadata({**meta, "team": "x"}) == {"team": "x"}
-    assert identity.USER_METADATA_MAX_PAIRS == 16 - len(identity.RESERVED_KEYS)
+    assert 16 - len(identity.RESERVED_KEYS) == identity.USER_METADATA_MAX_PAIRS
