@@ -132,7 +132,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=1000)
     parser.add_argument("--runs", type=int, default=20)
-    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--latency-ms", type=float, nargs="+", default=[50.0, 100.0],
+                        help="one measurement per latency, on the same seeded state")
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--sdk-threads", type=int, default=None,
                         help="threads the SDK loop lists (default: all); fewer are scaled up")
@@ -147,23 +148,27 @@ def main() -> None:
               f"in {time.perf_counter() - started:.1f} s")
 
         desired = desired_for(thread_ids, args.runs)
-        with emulator(state, args.latency_ms) as base_url:
-            elapsed, requests, changes = asyncio.run(
-                reconciler_plan(base_url, desired, args.concurrency)
-            )
-            ideal = requests / args.concurrency * args.latency_ms / 1000
-            sample = thread_ids[: args.sdk_threads] if args.sdk_threads else thread_ids
-            sdk = sdk_loop(base_url, sample) * len(thread_ids) / len(sample)
+        for latency_ms in args.latency_ms:
+            with emulator(state, latency_ms) as base_url:
+                elapsed, requests, changes = asyncio.run(
+                    reconciler_plan(base_url, desired, args.concurrency)
+                )
+                sample = thread_ids[: args.sdk_threads] if args.sdk_threads else thread_ids
+                sdk = sdk_loop(base_url, sample) * len(thread_ids) / len(sample)
+            report(args, latency_ms, elapsed, requests, changes, sdk, len(sample),
+                   len(thread_ids))
 
-    print(f"latency {args.latency_ms:g} ms, concurrency {args.concurrency}, "
-          f"cpus {os.cpu_count()}")
+
+def report(args: argparse.Namespace, latency_ms: float, elapsed: float, requests: int,
+           changes: int, sdk: float, sampled: int, threads: int) -> None:
+    ideal = requests / args.concurrency * latency_ms / 1000
+    print(f"\nlatency {latency_ms:g} ms, concurrency {args.concurrency}, cpus {os.cpu_count()}")
     print(f"reconciler plan:    {elapsed:.2f} s for {requests:,} requests "
           f"({changes} changes planned)")
     print(f"ideal:              {ideal:.2f} s   ratio {elapsed / ideal:.2f}× (target ≤ 1.25×)")
-    scaled = "" if len(sample) == len(thread_ids) else f" (scaled from {len(sample)} threads)"
+    scaled = "" if sampled == threads else f" (scaled from {sampled} threads)"
     print(f"sequential SDK:     {sdk:.2f} s{scaled}   "
           f"reconciler is {sdk / elapsed:.1f}× faster (target ≥ 20×)")
-
 
 if __name__ == "__main__":
     main()
