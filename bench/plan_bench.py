@@ -28,9 +28,9 @@ import httpx
 
 from reconciler import identity
 from reconciler.client import AssistantsClient, ClientSettings
-from reconciler.live import read_live_state
+from reconciler.live import plan_from_api
 from reconciler.model import DesiredRun
-from reconciler.plan import PlanOptions, plan
+from reconciler.plan import PlanOptions
 
 PROJECT = "bench"
 
@@ -110,8 +110,7 @@ async def reconciler_plan(
     settings = ClientSettings(base_url=base_url, api_key="bench", concurrency=concurrency)
     async with AssistantsClient(settings) as client:
         started = time.perf_counter()
-        live = await read_live_state(client, [d.thread_id for d in desired])
-        result = plan(desired, live, PlanOptions(project=PROJECT))
+        result = await plan_from_api(client, desired, PlanOptions(project=PROJECT))
         elapsed = time.perf_counter() - started
         return elapsed, client.requests_sent, len(result.actionable)
 

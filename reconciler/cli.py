@@ -34,10 +34,10 @@ from reconciler.errors import (
     ReconcilerError,
     StalePlanError,
 )
-from reconciler.live import read_live_state
+from reconciler.live import plan_from_api, read_live_state
 from reconciler.manifest import load_manifests
 from reconciler.model import DesiredRun
-from reconciler.plan import Action, Change, Plan, PlanOptions, fingerprint, plan
+from reconciler.plan import Action, Change, Plan, PlanOptions, fingerprint
 from reconciler.planfile import plan_from_dict, plan_to_dict
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.sources import read_sources
@@ -226,9 +226,7 @@ def load_desired(paths: Sequence[str]) -> tuple[DesiredRun, ...]:
 async def compute_plan(
     client: AssistantsClient, desired: Sequence[DesiredRun], options: PlanOptions
 ) -> Plan:
-    thread_ids = [run.thread_id for run in desired]
-    live = await read_live_state(client, thread_ids)
-    result = plan(desired, live, options)
+    result = await plan_from_api(client, desired, options)
     _check_targets(options, desired, result)
     return result
 

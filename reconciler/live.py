@@ -1,13 +1,15 @@
 """Live state: the runs of every thread the manifests name, as the planner needs them.
 
 ``run_from_api`` is pure (an API run object → :class:`LiveRun`); ``read_live_state`` is the
-shell around it that lists each thread concurrently through the client.
+shell around it that lists each thread concurrently through the client, and
+``plan_from_api`` plans each thread the moment its runs arrive, so that planning CPU overlaps
+the other threads' requests instead of following the last of them.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from reconciler.client import AssistantsClient
@@ -15,11 +17,13 @@ from reconciler.errors import ApiError, NotFoundError
 from reconciler.model import (
     CREATE_ONLY_FIELDS,
     RUN_FIELDS,
+    DesiredRun,
     LiveRun,
     LiveState,
     ThreadState,
     ToolCall,
 )
+from reconciler.plan import Plan, PlanOptions, ThreadPlan, assemble, desired_by_thread, plan_thread
 
 _ECHOED_FIELDS = tuple(f for f in RUN_FIELDS if f not in CREATE_ONLY_FIELDS)
 
@@ -105,3 +109,16 @@ async def read_live_state(client: AssistantsClient, thread_ids: Iterable[str]) -
     ordered = list(dict.fromkeys(thread_ids))
     states = await asyncio.gather(*(read_thread(client, t) for t in ordered))
     return LiveState(threads={state.thread_id: state for state in states})
+
+
+async def plan_from_api(
+    client: AssistantsClient, desired: Sequence[DesiredRun], options: PlanOptions
+) -> Plan:
+    """Read every declared thread and plan it; the same plan as ``plan(desired, live)``."""
+    groups = desired_by_thread(desired)
+
+    async def one(thread_id: str, runs: list[DesiredRun]) -> ThreadPlan:
+        return plan_thread(runs, await read_thread(client, thread_id), options)
+
+    parts = await asyncio.gather(*(one(t, runs) for t, runs in groups.items()))
+    return assemble(parts, options)

@@ -199,55 +199,88 @@ def _rank(change: Change) -> int:
 _CANCELLED = frozenset({"cancelling", "cancelled"})
 
 
+@dataclass(frozen=True)
+class ThreadPlan:
+    """One thread's part of a plan: its changes in order, and the fingerprint of its runs."""
+
+    thread_id: str
+    changes: tuple[Change, ...]
+    fingerprint: str
+
+
 def plan(desired: Sequence[DesiredRun], live: LiveState, options: PlanOptions) -> Plan:
     """Decide what to do; purely computational, with no side-effects.
 
-    Live runs are indexed by (thread, name) once, so planning is linear in the number of
-    desired and live runs. Changes come grouped by thread (in the order the manifests first
-    name the threads), and within a thread in the order apply must perform them.
+    Every thread is planned on its own (the API's rules never cross threads), so the shell
+    may instead call :func:`plan_thread` as each thread's runs arrive and :func:`assemble`
+    the parts: the result is the same. Planning is linear in desired and live runs.
     """
+    by_thread = desired_by_thread(desired)
+    for thread_id in live.threads:
+        by_thread.setdefault(thread_id, [])
+    parts = [
+        plan_thread(runs, live.threads.get(thread_id), options, thread_id=thread_id)
+        for thread_id, runs in by_thread.items()
+    ]
+    return assemble(parts, options)
+
+
+def desired_by_thread(desired: Sequence[DesiredRun]) -> dict[str, list[DesiredRun]]:
+    """Declared runs grouped by thread, threads in the order the manifests first name them."""
+    groups: dict[str, list[DesiredRun]] = {}
+    for run in desired:
+        group = groups.get(run.thread_id)
+        if group is None:
+            group = groups[run.thread_id] = []
+        group.append(run)
+    return groups
+
+
+def assemble(parts: Sequence[ThreadPlan], options: PlanOptions) -> Plan:
+    """The plan made of its threads' parts, in the order given."""
+    changes = [change for part in parts for change in part.changes]
+    fingerprints = {part.thread_id: part.fingerprint for part in parts if part.fingerprint}
+    return Plan(options=options, changes=tuple(changes), fingerprints=fingerprints)
+
+
+def plan_thread(
+    desired: Sequence[DesiredRun], thread: ThreadState | None, options: PlanOptions,
+    *, thread_id: str | None = None,
+) -> ThreadPlan:
+    """Plan one thread: its declared runs against its live runs (``None``: not read)."""
+    thread_id = thread_id or (thread.thread_id if thread else desired[0].thread_id)
     project = options.project
     targets = options.targets
-    current: dict[str, dict[str, LiveRun]] = {}
-    managed: dict[str, dict[str, list[LiveRun]]] = {}
-    active: dict[str, tuple[str, ...]] = {}
-    for thread_id, thread in live.threads.items():
-        current[thread_id], managed[thread_id] = _index_thread(thread, project)
-        active[thread_id] = tuple(run.id for run in thread.runs if run.is_active)
+    if thread is not None:
+        current, managed = _index_thread(thread, project)
+        active = tuple(run.id for run in thread.runs if run.is_active)
+    else:
+        current, managed, active = {}, {}, ()
 
     planner = _Planner(project)
-    per_thread: dict[str, list[Change]] = {}
-    declared: set[tuple[str, str]] = set()
+    changes: list[Change] = []
+    declared: set[str] = set()
     for run in desired:
-        declared.add(run.key)
-        thread_id = run.thread_id
+        declared.add(run.name)
         if targets and run.name not in targets and f"{thread_id}/{run.name}" not in targets:
             continue
-        thread_current = current.get(thread_id)
-        live_run = thread_current.get(run.name) if thread_current else None
-        changes = per_thread.get(thread_id)
-        if changes is None:
-            changes = per_thread[thread_id] = []
-        changes.extend(planner.declared(run, live_run))
+        changes.extend(planner.declared(run, current.get(run.name)))
 
-    for thread_id, by_name in managed.items():
-        for name, runs in by_name.items():
-            if (thread_id, name) in declared:
-                continue
-            if targets and name not in targets and f"{thread_id}/{name}" not in targets:
-                continue
-            for live_run in runs:
-                if live_run.status in CANCELLABLE_STATUSES:
-                    change = _undeclared(thread_id, live_run, name, prune=options.prune)
-                    per_thread.setdefault(thread_id, []).append(change)
+    for name, runs in managed.items():
+        if name in declared:
+            continue
+        if targets and name not in targets and f"{thread_id}/{name}" not in targets:
+            continue
+        for live_run in runs:
+            if live_run.status in CANCELLABLE_STATUSES:
+                changes.append(_undeclared(thread_id, live_run, name, prune=options.prune))
 
-    ordered: list[Change] = []
-    for thread_id, changes in per_thread.items():
-        changes.sort(key=_rank)
-        ordered.extend(_with_waits(changes, active.get(thread_id, ())))
-
-    fingerprints = {tid: fingerprint(thread, project) for tid, thread in live.threads.items()}
-    return Plan(options=options, changes=tuple(ordered), fingerprints=fingerprints)
+    changes.sort(key=_rank)
+    return ThreadPlan(
+        thread_id=thread_id,
+        changes=tuple(_with_waits(changes, active)),
+        fingerprint=fingerprint(thread, project) if thread is not None else "",
+    )
 
 
 def fingerprint(thread: ThreadState, project: str) -> str:
