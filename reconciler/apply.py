@@ -281,8 +281,13 @@ class Applier:
         if body is None:
             raise ReconcilerError(f"{change.address}: the plan has no create request")
         thread = change.thread_id
+        # The plan says when the thread is busy; if it went busy since, the create is refused
+        # ("already has an active run") and the next attempt waits first.
+        busy = bool(change.wait_for or work.followed)
         for _ in range(self.options.max_attempts):
-            await self._wait_thread_free(change, work)
+            if busy:
+                await self._wait_thread_free(change, work)
+            busy = True
             try:
                 run = await self.client.create_run(thread, body)
                 return _run_id(run, change)
