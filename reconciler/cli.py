@@ -274,15 +274,19 @@ def read_plan_file(path: str) -> Plan:
 
 
 def looks_like_plan_file(paths: Sequence[str]) -> bool:
-    """``apply PLANFILE``: a single JSON file rather than manifests."""
+    """``apply PLANFILE``: a single JSON object with a ``format_version``, not manifests
+    (which may be written in JSON too: JSON is YAML)."""
     if len(paths) != 1 or not Path(paths[0]).is_file():
         return False
     try:
         with open(paths[0], "rb") as handle:
-            head = handle.read(64).lstrip()
-    except OSError:
-        return False
-    return head.startswith(b"{")
+            if not handle.read(64).lstrip().startswith(b"{"):
+                return False
+            handle.seek(0)
+            data = json.loads(handle.read())
+    except (OSError, ValueError):
+        return False  # not JSON after all: YAML in flow style, which the manifest loader reads
+    return isinstance(data, dict) and "format_version" in data
 
 
 async def check_not_stale(client: AssistantsClient, saved: Plan) -> None:

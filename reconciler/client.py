@@ -45,7 +45,7 @@ class ClientSettings:
     auth: AuthStyle = "bearer"
     api_version: str | None = None  # Azure-style hosts: sent as ?api-version=
     concurrency: int = 16
-    max_retries: int = 6
+    max_retries: int = 4
     timeout: float = 60.0
     max_backoff: float = 8.0
 

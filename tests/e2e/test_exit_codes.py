@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -124,3 +125,13 @@ def test_console_script_and_module_entry_points(tmp_path: Path) -> None:
         capture_output=True, text=True, env=env, timeout=60,
     )
     assert usage.returncode == 1 and "Traceback" not in usage.stderr
+
+
+def test_a_manifest_written_as_json_is_not_taken_for_a_plan(env: object, ws: Workspace) -> None:
+    manifest = {"apiVersion": "reconciler/v1", "kind": "Runs",
+                "runs": [{"name": "json", "thread_id": THREAD_A, "assistant_id": "asst_demo"}]}
+    path = ws.root / "runs.json.yaml"
+    path.write_text(json.dumps(manifest))
+    result = ws.cli("apply", str(path), "--auto-approve")
+    assert result.code == 0, result.err
+    assert "1 applied" in result.out
