@@ -385,6 +385,18 @@ class _Planner:
         )
         return {**run.metadata, **reserved}
 
+    def modified_metadata(
+        self, run: DesiredRun, live: Mapping[str, str], meta_hash: str
+    ) -> dict[str, str]:
+        """What a modify sends: the spec is unchanged, so its recorded key is kept as is."""
+        return {
+            **run.metadata,
+            identity.KEY_PROJECT: self.project,
+            identity.KEY_NAME: run.name,
+            identity.KEY_SPEC: live[identity.KEY_SPEC],
+            identity.KEY_META: meta_hash,
+        }
+
     def create_request(self, run: DesiredRun) -> dict[str, JSON]:
         return {**run.spec, "metadata": self.full_metadata(run)}
 
@@ -403,10 +415,14 @@ class _Planner:
 
         change = functools.partial(_on_run, run, live_run, source)
         meta = live_run.metadata
-        live_user = identity.user_metadata(meta)
         wanted_hash = self.metadata_hash(run.metadata)
         recorded_meta = meta.get(identity.KEY_META)
-        metadata_differs = recorded_meta != wanted_hash or live_user != run.metadata
+        live_user: Mapping[str, str]
+        if recorded_meta == wanted_hash and _holds_exactly(meta, run.metadata):
+            live_user, metadata_differs = run.metadata, False  # the common case, made cheap
+        else:
+            live_user = identity.user_metadata(meta)
+            metadata_differs = recorded_meta != wanted_hash or live_user != run.metadata
         drift: list[Drift] = []
         if metadata_differs:  # otherwise the live metadata hashes to the recorded hash
             drift.extend(self.metadata_drift(live_run, live_user))
@@ -440,7 +456,8 @@ class _Planner:
                 )
                 changes.append(dataclasses.replace(
                     change(Action.MODIFY, Reason.METADATA_CHANGED),
-                    field_changes=field_changes, metadata=self.full_metadata(run),
+                    field_changes=field_changes,
+                    metadata=self.modified_metadata(run, meta, wanted_hash),
                 ))
             changes.extend(_answer(run, live_run, change))
             if not changes:
@@ -501,6 +518,16 @@ class _Planner:
 #: Shared immutable values, so the common no-op allocates little (plans can be 100,000 long).
 _NO_ANSWERS: Mapping[str, str] = MappingProxyType({})
 _REASON_TUPLES = {reason: (reason,) for reason in Reason}
+
+
+def _holds_exactly(live: Mapping[str, str], user: Mapping[str, str]) -> bool:
+    """Whether ``live`` is ``user`` plus the reserved keys, without building a copy of it."""
+    if len(live) != len(user) + len(identity.RESERVED_KEYS):
+        return False
+    get = live.get
+    return all(get(k) == v for k, v in user.items()) and all(
+        k in live for k in identity.RESERVED_KEYS
+    )
 
 
 def _on_run(
