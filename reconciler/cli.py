@@ -21,9 +21,10 @@ from typing import Any, TypeVar
 
 import click
 import httpx
+from rich.console import Console
 
 from reconciler import __version__
-from reconciler.apply import ActionResult, Applier, ApplyOptions, ApplyReport, Outcome, WaitResult
+from reconciler.apply import Applier, ApplyOptions, ApplyReport, Outcome
 from reconciler.client import DEFAULT_BASE_URL, AssistantsClient, ClientSettings
 from reconciler.config import ProjectConfig, find_config, project_name_problem, read_config
 from reconciler.errors import (
@@ -37,8 +38,9 @@ from reconciler.errors import (
 from reconciler.live import plan_from_api, read_live_state
 from reconciler.manifest import load_manifests
 from reconciler.model import DesiredRun
-from reconciler.plan import Action, Change, Plan, PlanOptions, fingerprint
+from reconciler.plan import Plan, PlanOptions, fingerprint
 from reconciler.planfile import plan_from_dict, plan_to_dict
+from reconciler.progress import LiveProgress, PlainProgress
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.sources import read_sources
 
@@ -308,39 +310,11 @@ async def check_not_stale(client: AssistantsClient, saved: Plan) -> None:
 # -- apply progress ----------------------------------------------------------------------------
 
 
-class TerminalHooks:
-    """Reports each action as it happens (plain lines: they read well in CI logs too)."""
-
-    def __init__(self, color: bool) -> None:
-        self.color = color
-
-    def _style(self, text: str, fg: str) -> str:
-        return click.style(text, fg=fg) if self.color else text
-
-    def action_started(self, change: Change) -> None:
-        verb = {
-            Action.CREATE: "creating", Action.MODIFY: "modifying", Action.REPLACE: "replacing",
-            Action.CANCEL: "cancelling", Action.SUBMIT_TOOL_OUTPUTS: "answering tool calls of",
-        }.get(change.action, change.action.value)
-        click.echo(f"{change.address}: {verb}…")
-
-    def action_finished(self, result: ActionResult) -> None:
-        change = result.change
-        if result.outcome is Outcome.APPLIED:
-            mark = self._style("done", "green")
-        else:
-            mark = self._style(result.outcome.value, "red")
-        click.echo(f"{change.address}: {change.action.value} {mark}: {result.message}")
-
-    def progress(self, address: str, message: str) -> None:
-        click.echo(f"{address}: {message}")
-
-    def run_finished(self, result: WaitResult) -> None:
-        color = "green" if result.succeeded else "red"
-        detail = f" ({result.message})" if result.message else ""
-        click.echo(
-            f"{result.address}: run {result.run_id} {self._style(result.status, color)}{detail}"
-        )
+def progress_view(color: bool) -> PlainProgress | LiveProgress:
+    """A live table at a terminal; plain lines in logs and pipes."""
+    if sys.stdout.isatty() and os.environ.get("TERM") != "dumb":
+        return LiveProgress(Console(no_color=not color))
+    return PlainProgress(click.echo, color=color)
 
 
 def report_apply(report: ApplyReport) -> int:
@@ -465,8 +439,8 @@ def apply(
                     return EXIT_ERROR
             if not to_apply.has_changes:
                 return EXIT_OK
-            applier = Applier(client, options=apply_options, hooks=TerminalHooks(color))
-            report = await applier.apply(to_apply)
+            with progress_view(color) as view:
+                report = await Applier(client, options=apply_options, hooks=view).apply(to_apply)
         return report_apply(report)
 
     return _run_async(go())
