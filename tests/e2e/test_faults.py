@@ -3,6 +3,7 @@ zero duplicate runs and zero lost actions, and a second plan shows no changes.""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -97,3 +98,57 @@ def test_lost_create_answers_are_found_again_not_repeated(
         assert "looking the run up" in result.out
         runs = managed_runs(srv.base_url)
         assert {k: len(v) for k, v in runs.items()} == {"alpha": 1, "beta": 1, "gamma": 1}
+
+
+CHANGED = f"""\
+    apiVersion: reconciler/v1
+    kind: Runs
+    defaults:
+      assistant_id: asst_demo
+      metadata: {{suite: faults-again}}
+    runs:
+      - name: alpha
+        thread_id: {THREAD_A}
+        instructions: Changed, so replaced.
+      - name: beta
+        thread_id: {THREAD_B}
+        tools:
+          - type: function
+            function: {{name: lookup}}
+        state: cancelled
+      - name: gamma
+        thread_id: {THREAD_C}
+        instructions: Third.
+"""
+
+
+@pytest.mark.parametrize("seed", [5, 6])
+def test_modify_cancel_and_replace_converge_under_faults(
+    seed: int, ws: Workspace, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from reconciler.emulator import parse_faults
+
+    state = str(tmp_path / "state.sqlite")
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    ws.write("runs.yaml", MANIFEST.replace("tool_outputs: {lookup: ok}", ""))
+    with start_server(state_path=state) as srv:  # a clean start: beta waits for an answer
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        assert ws.cli("apply", ws.path, "--auto-approve").code == 0
+    ws.write("runs.yaml", CHANGED)
+    faults = parse_faults("500=0.2,drop=0.15,lost_create=0.5")
+    with start_server(state_path=state, seed=seed, faults=faults) as srv:
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
+        planned = ws.cli("plan", ws.path)
+        for _ in range(5):
+            result = ws.cli("apply", ws.path, "--auto-approve")
+            assert "Traceback" not in result.err
+            if result.code == 0:
+                break
+        assert result.code == 0, planned.out + result.out + result.err
+        runs = managed_runs(srv.base_url)
+        assert {k: len(v) for k, v in runs.items()} == {"alpha": 2, "beta": 1, "gamma": 1}
+        assert runs["beta"][0]["status"] == "cancelled"
+        assert runs["gamma"][0]["metadata"]["suite"] == "faults-again"
+        assert runs["alpha"][0]["instructions"] == "Changed, so replaced."
+        final = ws.cli("plan", ws.path, "--detailed-exitcode")
+        assert final.code == 0, final.out + final.err
