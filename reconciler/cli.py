@@ -250,14 +250,18 @@ def render(plan_value: Plan, fmt: str) -> str:
 
 
 def write_plan_file(path: str, plan_value: Plan) -> None:
-    """Write atomically so a crash never leaves half a plan behind."""
+    write_text_file(path, json.dumps(plan_to_dict(plan_value), indent=2, sort_keys=True) + "\n")
+
+
+def write_text_file(path: str, text: str) -> None:
+    """Write atomically so a crash never leaves half a file behind."""
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
-        tmp.write_text(json.dumps(plan_to_dict(plan_value), indent=2, sort_keys=True) + "\n")
+        tmp.write_text(text, "utf-8")
         tmp.replace(target)
     except OSError as exc:
-        raise ConfigError(f"{path}: cannot write the plan ({exc.strerror})") from exc
+        raise ConfigError(f"{path}: cannot write it ({exc.strerror or exc})") from exc
 
 
 def read_plan_file(path: str) -> Plan:

@@ -90,10 +90,10 @@ def thread_state(thread_id: str, runs: Iterable[Mapping[str, Any]]) -> ThreadSta
     return ThreadState(thread_id=thread_id, runs=tuple(live))
 
 
-async def read_thread(client: AssistantsClient, thread_id: str) -> ThreadState:
-    """List one thread's runs; a missing thread is a clear error, not an empty list."""
+async def list_thread_runs(client: AssistantsClient, thread_id: str) -> list[dict[str, Any]]:
+    """A thread's runs as the API returns them; a missing thread is a clear error."""
     try:
-        runs = await client.list_runs(thread_id)
+        return await client.list_runs(thread_id)
     except NotFoundError as exc:
         raise NotFoundError(
             f"thread {thread_id} does not exist on the server ({exc.api_message})",
@@ -101,7 +101,11 @@ async def read_thread(client: AssistantsClient, thread_id: str) -> ThreadState:
             request_id=exc.request_id,
             operation=exc.operation,
         ) from exc
-    return thread_state(thread_id, runs)
+
+
+async def read_thread(client: AssistantsClient, thread_id: str) -> ThreadState:
+    """List one thread's runs, reduced to what planning needs."""
+    return thread_state(thread_id, await list_thread_runs(client, thread_id))
 
 
 async def read_live_state(client: AssistantsClient, thread_ids: Iterable[str]) -> LiveState:
