@@ -16,6 +16,7 @@ import sys
 import traceback
 from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -35,12 +36,16 @@ from reconciler.errors import (
     ReconcilerError,
     StalePlanError,
 )
-from reconciler.live import plan_from_api, read_live_state
+from reconciler.export import Adoption, export_runs
+from reconciler.live import list_thread_runs, plan_from_api, read_live_state
 from reconciler.manifest import load_manifests
 from reconciler.model import DesiredRun
 from reconciler.plan import Plan, PlanOptions, fingerprint
 from reconciler.planfile import plan_from_dict, plan_to_dict
 from reconciler.progress import LiveProgress, PlainProgress
+from reconciler.query import QueryResult, catalog_result, render_result
+from reconciler.query import execute as execute_query
+from reconciler.query import parse as parse_query
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.sources import read_sources
 
@@ -469,6 +474,96 @@ def _confirm() -> bool:
 def show(planfile: str, fmt: str) -> int:
     """Render a saved plan file."""
     click.echo(render(read_plan_file(planfile), fmt))
+    return EXIT_OK
+
+
+@cli.command("export")
+@click.option("--thread", "threads", multiple=True, required=True, metavar="ID",
+              help="A thread whose runs to export; repeatable.")
+@click.option("--out", metavar="FILE", help="Write the manifest here (default: stdout).")
+@click.option("--all-runs", is_flag=True, help="Every run, not only the newest of each name.")
+@click.option("--adopt", is_flag=True,
+              help="Tag the exported runs as managed by this project (updates their metadata).")
+@click.option("--auto-approve", is_flag=True, help="Adopt without asking for confirmation.")
+@backend_options
+def export_command(
+    threads: tuple[str, ...], out: str | None, all_runs: bool, adopt: bool, auto_approve: bool,
+    **kwargs: Any,
+) -> int:
+    """Write manifests for existing runs, and optionally adopt them (like terraform import)."""
+    backend = _backend(kwargs)
+    config = load_project_config([str(Path(out).parent) if out else "."])
+    project = resolve_project(backend, config)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+
+    async def go() -> int:
+        async with open_client(backend, config) as client:
+            ordered = list(dict.fromkeys(threads))
+            listed = await asyncio.gather(*(list_thread_runs(client, t) for t in ordered))
+            exported = export_runs(
+                dict(zip(ordered, listed, strict=True)), project=project,
+                latest_only=not all_runs, exported_at=stamp,
+            )
+            if out:
+                write_text_file(out, exported.text)
+                _err(f"Wrote {exported.runs} run{'s' if exported.runs != 1 else ''} to {out}.")
+            else:
+                click.echo(exported.text, nl=False)
+            for skipped in exported.skipped:
+                _err(f"skipped {skipped.thread_id}/{skipped.run_id}: {skipped.reason}")
+            if not exported.adoptions:
+                return EXIT_OK
+            if not adopt:
+                _err(adoption_advice(exported.adoptions, project))
+                return EXIT_OK
+            for adoption in exported.adoptions:
+                verb = "will re-record" if adoption.managed else "will adopt"
+                _err(f"{verb} {adoption.thread_id}/{adoption.name} ({adoption.run_id})")
+            if not auto_approve and not _confirm():
+                _err("Adoption cancelled; nothing was changed.")
+                return EXIT_ERROR
+            await asyncio.gather(*(
+                client.modify_run(a.thread_id, a.run_id, a.metadata) for a in exported.adoptions
+            ))
+            _err(f"Adopted {len(exported.adoptions)} run(s) into project {project!r}.")
+        return EXIT_OK
+
+    return _run_async(go())
+
+
+def adoption_advice(adoptions: Sequence[Adoption], project: str) -> str:
+    """Why the exported file does not yet plan as "No changes", and what --adopt would do."""
+    new = sum(1 for a in adoptions if not a.managed)
+    parts = []
+    if new:
+        parts.append(f"{new} exported run{'s are' if new != 1 else ' is'} not managed by "
+                     f"project {project!r} yet (`apply` would create new runs for them)")
+    if len(adoptions) - new:
+        count = len(adoptions) - new
+        parts.append(f"{count} managed run{'s' if count != 1 else ''} recorded a spec the "
+                     "export cannot reproduce (`apply` would replace them)")
+    return "; ".join(parts) + ": rerun with --adopt to tag them"
+
+
+@cli.command()
+@click.argument("sql")
+@click.option("--output", "fmt", type=click.Choice(("table", "json", "csv")), default="table",
+              show_default=True)
+@backend_options
+def query(sql: str, fmt: str, **kwargs: Any) -> int:
+    """StackQL SQL over openai.assistants.runs: SELECT, INSERT, UPDATE, EXEC, DESCRIBE, SHOW."""
+    backend = _backend(kwargs)
+    statement = parse_query(sql)  # bad SQL stops here, before any API call
+    config = load_project_config(["."])
+
+    async def go() -> QueryResult:
+        async with open_client(backend, config) as client:
+            return await execute_query(client, statement)
+
+    result = catalog_result(statement) or _run_async(go())
+    click.echo(render_result(result, fmt), nl=False)
+    if result.message:
+        _err(result.message)
     return EXIT_OK
 
 

@@ -33,7 +33,7 @@ def test_ci_runs_the_readme_test_command_word_for_word() -> None:
 def test_every_command_in_the_readme_table_exists() -> None:
     text = (ROOT / "README.md").read_text("utf-8")
     named = set(re.findall(r"^\| `reconciler (\w+)", text, flags=re.MULTILINE))
-    assert {"validate", "plan", "apply", "show", "emulator"} <= named
+    assert {"validate", "plan", "apply", "show", "export", "query", "emulator"} <= named
     for command in named:
         result = CliRunner().invoke(cli, [command, "--help"])
         assert result.exit_code == 0, (command, result.output)

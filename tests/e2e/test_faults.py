@@ -80,7 +80,10 @@ def test_apply_converges_without_duplicates_under_faults(
         assert sorted(runs) == ["alpha", "beta", "gamma"]
         assert all(len(v) == 1 for v in runs.values()), {k: len(v) for k, v in runs.items()}
         assert runs["beta"][0]["status"] == "completed"
-        final = ws.cli("plan", ws.path, "--detailed-exitcode")
+        for _ in range(3):  # a read can still exhaust its retries under faults: plan again
+            final = ws.cli("plan", ws.path, "--detailed-exitcode")
+            if final.code != 1:
+                break
         assert final.code == 0, final.out + final.err
 
 
@@ -145,6 +148,8 @@ def test_modify_cancel_and_replace_converge_under_faults(
             if result.code == 0:
                 break
         assert result.code == 0, planned.out + result.out + result.err
+    with start_server(state_path=state) as srv:  # look at the outcome without faults
+        monkeypatch.setenv("OPENAI_BASE_URL", srv.base_url)
         runs = managed_runs(srv.base_url)
         assert {k: len(v) for k, v in runs.items()} == {"alpha": 2, "beta": 1, "gamma": 1}
         assert runs["beta"][0]["status"] == "cancelled"
