@@ -7,10 +7,13 @@ machine never fails a build. Run: ``python bench/diff_bench.py [--runs N]``.
 from __future__ import annotations
 
 import argparse
+import gc
 import statistics
 import time
+from collections.abc import Callable
 
 from reconciler import identity
+from reconciler.cli import GC_THRESHOLDS
 from reconciler.model import DesiredRun, LiveRun, LiveState, ThreadState
 from reconciler.plan import PlanOptions, plan
 
@@ -49,6 +52,17 @@ def build(total: int) -> tuple[list[DesiredRun], LiveState]:
     return desired, live
 
 
+def measure(repeat: int, once: Callable[[], object]) -> list[float]:
+    """CPU seconds of each of ``repeat`` calls; the previous result is freed untimed."""
+    cpu_times: list[float] = []
+    for _ in range(repeat):
+        cpu0 = time.process_time()
+        result = once()
+        cpu_times.append(time.process_time() - cpu0)
+        del result
+    return cpu_times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=100_000)
@@ -56,20 +70,30 @@ def main() -> None:
                         help="plan this many times; the machine is shared, so min and median")
     args = parser.parse_args()
     desired, live = build(args.runs)
-    cpu_times: list[float] = []
-    for _ in range(args.repeat):
-        cpu0 = time.process_time()
-        result = plan(desired, live, PlanOptions(project=PROJECT))
-        cpu_times.append(time.process_time() - cpu0)
-        del result
-    result = plan(desired, live, PlanOptions(project=PROJECT))
+    options = PlanOptions(project=PROJECT)
+
+    def once() -> object:
+        return plan(desired, live, options)
+
+    defaults = gc.get_threshold()
+    as_python = measure(args.repeat, once)  # interpreter defaults, as a library caller has
+    gc.set_threshold(*GC_THRESHOLDS)  # what the `reconciler` command sets at start
+    as_cli = measure(args.repeat, once)
+    gc.set_threshold(*defaults)
+
+    result = plan(desired, live, options)
     modify = sum(1 for c in result.actionable if c.action.value == "modify")
     replace = sum(1 for c in result.actionable if c.action.value == "replace")
     print(f"runs diffed:        {args.runs:,} on {len(live.threads):,} threads")
     print(f"changes planned:    {len(result.actionable):,} (modify {modify:,}, "
           f"replace {replace:,})")
-    print(f"plan() CPU time:    min {min(cpu_times):.3f} s, median "
-          f"{statistics.median(cpu_times):.3f} s over {args.repeat} runs   (target < 2 s)")
+    for label, times in (("as `reconciler` runs it", as_cli),
+                         ("default GC thresholds", as_python)):
+        print(f"plan() CPU time:    min {min(times):.3f} s, median "
+              f"{statistics.median(times):.3f} s over {args.repeat} runs, {label}"
+              f"{'   (target < 2 s)' if times is as_cli else ''}")
+    print(f"GC thresholds:      `reconciler` {GC_THRESHOLDS}, defaults {defaults}")
+
 
 if __name__ == "__main__":
     main()

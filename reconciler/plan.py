@@ -518,25 +518,44 @@ class _Planner:
 #: Shared immutable values, so the common no-op allocates little (plans can be 100,000 long).
 _NO_ANSWERS: Mapping[str, str] = MappingProxyType({})
 _REASON_TUPLES = {reason: (reason,) for reason in Reason}
+_RESERVED_KEY_SET = frozenset(identity.RESERVED_KEYS)
 
 
 def _holds_exactly(live: Mapping[str, str], user: Mapping[str, str]) -> bool:
     """Whether ``live`` is ``user`` plus the reserved keys, without building a copy of it."""
     if len(live) != len(user) + len(identity.RESERVED_KEYS):
         return False
-    get = live.get
-    return all(get(k) == v for k, v in user.items()) and all(
-        k in live for k in identity.RESERVED_KEYS
-    )
+    # Items views compare as sets, in C: far cheaper than a loop over 100,000 runs.
+    return live.items() >= user.items() and live.keys() >= _RESERVED_KEY_SET
+
+
+#: Every field of a Change at its default: the base of the no-op built by ``_on_run``.
+_CHANGE_DEFAULTS: Mapping[str, object] = MappingProxyType(
+    vars(Change("", "", Action.NOOP, answers=_NO_ANSWERS))
+)
 
 
 def _on_run(
     run: DesiredRun, live_run: LiveRun, source: str | None, action: Action, reason: Reason
 ) -> Change:
-    return Change(
-        run.thread_id, run.name, action, _REASON_TUPLES[reason], run_id=live_run.id,
-        run_status=live_run.status, answers=_NO_ANSWERS, source=source,
-    )
+    """A change acting on a live run; most of a large plan is these (usually no-ops).
+
+    Equal to ``Change(run.thread_id, run.name, action, (reason,), run_id=…, run_status=…,
+    answers={}, source=source)``, but built by filling the instance dictionary at once: the
+    frozen dataclass ``__init__`` pays one ``object.__setattr__`` per field (17 of them), a
+    third of the cost of planning 100,000 unchanged runs.
+    """
+    change: Change = object.__new__(Change)
+    values = vars(change)
+    values.update(_CHANGE_DEFAULTS)
+    values["thread_id"] = run.thread_id
+    values["name"] = run.name
+    values["action"] = action
+    values["reasons"] = _REASON_TUPLES[reason]
+    values["run_id"] = live_run.id
+    values["run_status"] = live_run.status
+    values["source"] = source
+    return change
 
 
 def _answer(

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
+from types import MappingProxyType
+
 from reconciler import identity
 from reconciler.model import RUN_FIELDS
 
@@ -46,3 +50,19 @@ def test_reserved_metadata_and_ownership() -> None:
     assert not identity.is_managed_by(meta, "other")
     assert identity.user_metadata({**meta, "team": "x"}) == {"team": "x"}
     assert 16 - len(identity.RESERVED_KEYS) == identity.USER_METADATA_MAX_PAIRS
+
+
+def test_canonical_json_is_sorted_compact_ascii_json() -> None:
+    values = [{"b": 1, "a": [{"z": 1.5, "y": "é\n"}]}, {}, [], "x\u2028", None, True, 1e-7]
+    for value in values:
+        assert identity.canonical_json(value) == json.dumps(
+            value, sort_keys=True, separators=(",", ":")
+        )
+
+
+def test_spec_hash_is_the_digest_of_the_canonical_spec_and_revision() -> None:
+    """Hashes recorded on live runs stay valid: the written-out form equals the wrapper's."""
+    spec = {"tools": [{"type": "function", "function": {"name": "f"}}], "model": "gpt-4o"}
+    wrapped = json.dumps({"spec": spec, "revision": 7}, sort_keys=True, separators=(",", ":"))
+    assert identity.spec_hash(spec, 7) == hashlib.sha256(wrapped.encode()).hexdigest()[:16]
+    assert identity.spec_hash(MappingProxyType(spec), 7) == identity.spec_hash(spec, 7)

@@ -227,6 +227,17 @@ def test_up_to_date_run_is_a_noop() -> None:
     assert not result.has_changes
 
 
+def test_a_noop_is_a_whole_change_equal_to_one_built_field_by_field() -> None:
+    """The planner builds its many no-ops cheaply; they must be ordinary Change values."""
+    run = desired(metadata={"team": "a"}, location=SourceLocation("runs.yaml", 3, 5))
+    change = only(make([run], state(managed(run, "run_1", "completed"))))
+    assert change == Change(
+        "thread_a", "report", Action.NOOP, (Reason.UP_TO_DATE,), run_id="run_1",
+        run_status="completed", source="runs.yaml:3:5",
+    )
+    assert change.answers == {} and change.create_request is None
+
+
 def test_server_filled_fields_never_show_as_changes() -> None:
     run = desired(spec={"assistant_id": "asst_1"})
     echoed = {
