@@ -462,11 +462,11 @@ def apply(
     return _run_async(go())
 
 
-def _confirm() -> bool:
+def _confirm(command: str = "apply", verb: str = "apply") -> bool:
     if not sys.stdin.isatty():
         raise ConfigError(
-            "apply needs confirmation and standard input is not a terminal; "
-            "pass --auto-approve to apply without asking"
+            f"{command} needs confirmation and standard input is not a terminal; "
+            f"pass --auto-approve to {verb} without asking"
         )
     answer = click.prompt(
         "Do you want to perform these actions? Only 'yes' will be accepted", default="",
@@ -526,16 +526,34 @@ def export_command(
             for adoption in exported.adoptions:
                 verb = "will re-record" if adoption.managed else "will adopt"
                 _err(f"{verb} {adoption.thread_id}/{adoption.name} ({adoption.run_id})")
-            if not auto_approve and not _confirm():
+            if not auto_approve and not _confirm("export --adopt", "adopt"):
                 _err("Adoption cancelled; nothing was changed.")
                 return EXIT_ERROR
-            await asyncio.gather(*(
-                client.modify_run(a.thread_id, a.run_id, a.metadata) for a in exported.adoptions
-            ))
-            _err(f"Adopted {len(exported.adoptions)} run(s) into project {project!r}.")
+            return await adopt_runs(client, exported.adoptions, project)
         return EXIT_OK
 
     return _run_async(go())
+
+
+async def adopt_runs(client: AssistantsClient, adoptions: Sequence[Adoption],
+                     project: str) -> int:
+    """Send every adoption (a metadata update, safe to repeat) and say which failed."""
+    results = await asyncio.gather(
+        *(client.modify_run(a.thread_id, a.run_id, a.metadata) for a in adoptions),
+        return_exceptions=True,
+    )
+    failed = 0
+    for adoption, result in zip(adoptions, results, strict=True):
+        if isinstance(result, ReconcilerError):
+            failed += 1
+            _err(f"{adoption.thread_id}/{adoption.name} ({adoption.run_id}): not adopted: {result}")
+        elif isinstance(result, BaseException):
+            raise result
+    if failed:
+        raise ApplyError(f"adopted {len(adoptions) - failed} of {len(adoptions)} run(s); "
+                         "run the same export --adopt again to adopt the rest")
+    _err(f"Adopted {len(adoptions)} run(s) into project {project!r}.")
+    return EXIT_OK
 
 
 def adoption_advice(adoptions: Sequence[Adoption], project: str) -> str:

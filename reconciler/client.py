@@ -27,6 +27,7 @@ from reconciler.errors import AmbiguousResultError, ApiConnectionError, ApiError
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 _POOL_SIZE = 8  # connections per httpx pool (see AssistantsClient.__init__)
+_KEEPALIVE_EXPIRY = 4.0  # seconds an idle connection is kept for reuse
 BETA_HEADER = ("OpenAI-Beta", "assistants=v2")
 
 JSONObject: TypeAlias = dict[str, Any]
@@ -176,7 +177,10 @@ class AssistantsClient:
         # CPU per request in proportion to its size; several small pools keep it flat.
         shards = 1 if transport is not None else -(-settings.concurrency // _POOL_SIZE)
         per_shard = -(-settings.concurrency // shards)
-        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard)
+        # An idle connection is dropped before common servers drop it (uvicorn after 5 s):
+        # reusing one the server is closing loses the request, and a lost create is ambiguous.
+        limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard,
+                              keepalive_expiry=_KEEPALIVE_EXPIRY)
         url = settings.base_url.rstrip("/") + "/"
         verify: ssl.SSLContext | bool = (
             httpx.create_ssl_context() if url.startswith("https:") else False

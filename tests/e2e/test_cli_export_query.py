@@ -57,7 +57,8 @@ def test_export_adopt_needs_confirmation_without_a_terminal(
     exported = ws.cli("export", "--thread", THREAD_B, "--adopt")
 
     assert exported.code == 1
-    assert "--auto-approve" in exported.err
+    assert "export --adopt needs confirmation" in exported.err
+    assert "pass --auto-approve to adopt without asking" in exported.err
     assert api.runs(THREAD_B) == before
 
 
