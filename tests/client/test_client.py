@@ -106,8 +106,8 @@ def test_list_runs_follows_pagination() -> None:
         async with make_client(handler) as client:
             return await client.list_runs("thread_a")
 
-    runs = run(go())
-    assert [r["id"] for r in runs] == ["run_3", "run_2", "run_1"]  # type: ignore[index,union-attr]
+    runs = asyncio.run(go())
+    assert [r["id"] for r in runs] == ["run_3", "run_2", "run_1"]
     assert afters == [None, "run_2"]
 
 
@@ -121,7 +121,9 @@ def test_list_runs_follows_pagination() -> None:
         (409, errors.ConflictError),
     ],
 )
-def test_error_statuses_map_to_typed_exceptions(status: int, exc_type: type) -> None:
+def test_error_statuses_map_to_typed_exceptions(
+    status: int, exc_type: type[errors.ApiError]
+) -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         return error(status, "No run found with id 'run_x'.")
 

@@ -128,6 +128,7 @@ def ws(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Workspace:
 
 
 __all__ = [
-    "KEY", "THREAD_A", "THREAD_B", "THREAD_C", "Api", "Result", "Workspace", "parse_faults",
+    "KEY", "THREAD_A", "THREAD_B", "THREAD_C", "Api", "BackgroundServer", "Result", "Workspace",
+    "parse_faults",
     "parse_rate_limit", "start_server",
 ]

@@ -34,7 +34,7 @@ MANIFEST = f"""\
 """
 
 
-def list_runs(http: httpx.Client, thread: str) -> list[dict[str, object]]:
+def list_runs(http: httpx.Client, thread: str) -> list[dict[str, Any]]:
     """The faults hit this test's own reads too: try until one read gets through."""
     for _ in range(50):
         try:
@@ -42,7 +42,7 @@ def list_runs(http: httpx.Client, thread: str) -> list[dict[str, object]]:
         except httpx.TransportError:
             continue
         if response.status_code == 200:
-            data: list[dict[str, object]] = response.json()["data"]
+            data: list[dict[str, Any]] = response.json()["data"]
             return data
     raise AssertionError(f"could not list the runs of {thread}")
 

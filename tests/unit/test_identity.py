@@ -53,7 +53,9 @@ def test_reserved_metadata_and_ownership() -> None:
 
 
 def test_canonical_json_is_sorted_compact_ascii_json() -> None:
-    values = [{"b": 1, "a": [{"z": 1.5, "y": "é\n"}]}, {}, [], "x\u2028", None, True, 1e-7]
+    values: list[object] = [
+        {"b": 1, "a": [{"z": 1.5, "y": "é\n"}]}, {}, [], "x\u2028", None, True, 1e-7,
+    ]
     for value in values:
         assert identity.canonical_json(value) == json.dumps(
             value, sort_keys=True, separators=(",", ":")
