@@ -573,10 +573,21 @@ def adoption_advice(adoptions: Sequence[Adoption], project: str) -> str:
 @cli.command()
 @click.argument("sql")
 @click.option("--output", "fmt", type=click.Choice(("table", "json", "csv")), default="table",
-              show_default=True)
+              show_default=True, help="How to print the rows.")
 @backend_options
 def query(sql: str, fmt: str, **kwargs: Any) -> int:
-    """StackQL SQL over openai.assistants.runs: SELECT, INSERT, UPDATE, EXEC, DESCRIBE, SHOW."""
+    """StackQL SQL over openai.assistants.runs: SELECT, INSERT, UPDATE, EXEC, DESCRIBE, SHOW.
+
+    \b
+    Examples:
+      reconciler query "SELECT id, status FROM openai.assistants.runs
+                        WHERE thread_id = 'thread_abc' ORDER BY created_at DESC LIMIT 5"
+      reconciler query "EXEC openai.assistants.runs.cancel_run
+                        @thread_id = 'thread_abc', @run_id = 'run_123'"
+      reconciler query "SHOW METHODS IN openai.assistants.runs"
+
+    The whole grammar is in docs/query.md.
+    """
     backend = _backend(kwargs)
     statement = parse_query(sql)  # bad SQL stops here, before any API call
     config = load_project_config(["."])
