@@ -562,11 +562,13 @@ def adoption_advice(adoptions: Sequence[Adoption], project: str) -> str:
     parts = []
     if new:
         parts.append(f"{new} exported run{'s are' if new != 1 else ' is'} not managed by "
-                     f"project {project!r} yet (`apply` would create new runs for them)")
+                     f"project {project!r} yet (`apply` would create "
+                     f"{'new runs for them' if new != 1 else 'a new run for it'})")
     if len(adoptions) - new:
         count = len(adoptions) - new
         parts.append(f"{count} managed run{'s' if count != 1 else ''} recorded a spec the "
-                     "export cannot reproduce (`apply` would replace them)")
+                     f"export cannot reproduce (`apply` would replace "
+                     f"{'them' if count != 1 else 'it'})")
     return "; ".join(parts) + ": rerun with --adopt to tag them"
 
 
