@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 import httpx
@@ -37,18 +37,18 @@ from reconciler.errors import (
     ReconcilerError,
     StalePlanError,
 )
-from reconciler.export import Adoption, export_runs
 from reconciler.live import list_thread_runs, plan_from_api, read_live_state
 from reconciler.manifest import load_manifests
 from reconciler.model import DesiredRun
 from reconciler.plan import Plan, PlanOptions, fingerprint
-from reconciler.planfile import plan_from_dict, plan_to_dict
+from reconciler.planfile import plan_from_dict
 from reconciler.progress import LiveProgress, PlainProgress
-from reconciler.query import QueryResult, catalog_result, render_result
-from reconciler.query import execute as execute_query
-from reconciler.query import parse as parse_query
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.sources import read_sources
+
+if TYPE_CHECKING:  # export and query are imported by their commands: plan and apply never pay
+    from reconciler.export import Adoption
+    from reconciler.query import QueryResult
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -262,7 +262,7 @@ def render(plan_value: Plan, fmt: str) -> str:
 
 
 def write_plan_file(path: str, plan_value: Plan) -> None:
-    write_text_file(path, json.dumps(plan_to_dict(plan_value), indent=2, sort_keys=True) + "\n")
+    write_text_file(path, render_json(plan_value) + "\n")
 
 
 def write_text_file(path: str, text: str) -> None:
@@ -498,6 +498,8 @@ def export_command(
     **kwargs: Any,
 ) -> int:
     """Write manifests for existing runs, and optionally adopt them (like terraform import)."""
+    from reconciler.export import export_runs
+
     backend = _backend(kwargs)
     config = load_project_config([str(Path(out).parent) if out else "."])
     project = resolve_project(backend, config)
@@ -590,6 +592,10 @@ def query(sql: str, fmt: str, **kwargs: Any) -> int:
 
     The whole grammar is in docs/query.md.
     """
+    from reconciler.query import catalog_result, render_result
+    from reconciler.query import execute as execute_query
+    from reconciler.query import parse as parse_query
+
     backend = _backend(kwargs)
     statement = parse_query(sql)  # bad SQL stops here, before any API call
     config = load_project_config(["."])

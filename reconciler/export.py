@@ -20,8 +20,7 @@ import yaml
 
 from reconciler import identity
 from reconciler.errors import ReconcilerError
-from reconciler.manifest import _resolve_plain as _plain_scalar_value
-from reconciler.manifest import load_manifests
+from reconciler.manifest import load_manifests, resolve_plain_scalar
 from reconciler.model import CREATE_ONLY_FIELDS, JSON, RUN_FIELDS, SourceLocation
 from reconciler.validation import API_VERSION, KIND, Document, check_document
 
@@ -107,9 +106,7 @@ class _Exported:
     thread_id: str
     name: str
     fields: Mapping[str, JSON]
-    user_metadata: Mapping[str, str]
     live_metadata: Mapping[str, str]
-    revision: int
     managed: bool
     comments: tuple[str, ...]
 
@@ -339,9 +336,7 @@ def _export_run(
         thread_id=thread_id,
         name=name,
         fields=fields,
-        user_metadata=user,
         live_metadata=metadata,
-        revision=revision,
         managed=managed,
         comments=tuple(comments),
     )
@@ -422,7 +417,7 @@ def _represent_str(dumper: yaml.SafeDumper, data: str) -> yaml.ScalarNode:
     style: str | None = None
     if "\n" in data:
         style = "|"
-    elif _plain_scalar_value(data) != data or data != data.strip():
+    elif resolve_plain_scalar(data) != data or data != data.strip():
         style = "'"
     return dumper.represent_scalar("tag:yaml.org,2002:str", data, style=style)
 

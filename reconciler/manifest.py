@@ -39,6 +39,7 @@ __all__ = [
     "load_manifests",
     "merge_run",
     "parse_documents",
+    "resolve_plain_scalar",
 ]
 
 #: Nodes an alias may bring in, summed over a document: far above any real manifest, far below
@@ -488,11 +489,11 @@ class _DocumentBuilder:
         text: str = event.value
         tag: str | None = event.tag
         if tag is None or tag == "!":
-            return _resolve_plain(text) if event.implicit[0] else text
+            return resolve_plain_scalar(text) if event.implicit[0] else text
         core = tuple(_TAG + name for name in ("str", "int", "float", "bool", "null"))
         if not self._check_tag(tag, core, path, where) or tag == _TAG + "str":
             return text
-        value = _resolve_plain(text)
+        value = resolve_plain_scalar(text)
         wanted = tag[len(_TAG):]
         kinds = {"int": (int,), "float": (float, int), "bool": (bool,), "null": (type(None),)}
         mismatched = isinstance(value, bool) and wanted != "bool"
@@ -504,8 +505,10 @@ class _DocumentBuilder:
         return value
 
 
-def _resolve_plain(text: str) -> JSON:
-    """Plain scalars: null, booleans, integers and finite floats; everything else is text."""
+def resolve_plain_scalar(text: str) -> JSON:
+    """Plain scalars: null, booleans, integers and finite floats; everything else is text.
+
+    Public because ``export`` quotes exactly the strings this would read as something else."""
     if _NULL.match(text):
         return None
     if text in _TRUE:

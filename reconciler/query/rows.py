@@ -6,18 +6,18 @@ Objects and arrays become JSON text, as StackQL shows them.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from reconciler.identity import canonical_json
 from reconciler.query.statements import Column, Condition, Op, OrderBy, Scalar
 
 
 def cell(value: Any) -> Scalar:
     """A run field as a table cell: scalars as they are, objects and arrays as JSON text."""
     if isinstance(value, dict | list):
-        return json.dumps(value, separators=(",", ":"), sort_keys=True)
+        return canonical_json(value)
     if value is None or isinstance(value, str | int | float | bool):
         return value
     return str(value)
