@@ -2,9 +2,12 @@
 
 Threads proceed concurrently (the client bounds requests in flight); one thread's changes run
 in the plan's order, and a failure stops the rest of that thread (they are reported as not
-attempted, so a second ``apply`` converges). Creates never duplicate a run: an ambiguous
-failure (a lost answer, a 5xx) is resolved by looking for the run by its reserved metadata
-before any retry. Progress reaches the terminal through :class:`ApplyHooks`, never by printing.
+attempted, so a second ``apply`` converges). Creates never duplicate a run: each carries an
+attempt id in its reserved metadata and is recorded in the intent journal before it is sent;
+an ambiguous failure (a timeout, a lost answer, a 5xx) is looked for by that id through a
+settle window before anything is sent again, and the thread is read again before every create.
+Decisions come from typed errors, never from message text. Progress reaches the terminal
+through :class:`ApplyHooks`, never by printing.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import asyncio
 import contextlib
 import enum
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -22,13 +26,17 @@ from reconciler.client import AssistantsClient, JSONObject
 from reconciler.errors import (
     AmbiguousResultError,
     ApiError,
-    BadRequestError,
     ReconcilerError,
+    RunNotCancellableError,
+    ThreadBusyError,
+    ToolOutputsNotAcceptedError,
+    UnknownOutcomeError,
     WaitTimeoutError,
 )
-from reconciler.live import pending_tool_calls
-from reconciler.model import ACTIVE_STATUSES, TERMINAL_STATUSES
-from reconciler.plan import Action, Change, Plan
+from reconciler.journal import Intent, IntentJournal, MemoryJournal
+from reconciler.live import pending_tool_calls, read_thread
+from reconciler.model import ACTIVE_STATUSES, TERMINAL_STATUSES, LiveRun
+from reconciler.plan import Action, Change, Plan, index_thread
 
 #: Statuses a run ends in that mean it did not do its work.
 UNSUCCESSFUL_STATUSES = frozenset({"failed", "expired", "incomplete", "cancelled"})
@@ -36,8 +44,14 @@ UNSUCCESSFUL_STATUSES = frozenset({"failed", "expired", "incomplete", "cancelled
 
 class Outcome(enum.Enum):
     APPLIED = "applied"
+    SKIPPED = "created meanwhile"  # another apply made the same run first: nothing left to do
     FAILED = "failed"
+    UNKNOWN = "unknown"  # a create may or may not have made its run (never counted as success)
     NOT_ATTEMPTED = "not attempted"
+
+
+#: Outcomes after which the thread's desired state holds for that change.
+_DONE = frozenset({Outcome.APPLIED, Outcome.SKIPPED})
 
 
 @dataclass(frozen=True)
@@ -76,15 +90,18 @@ class ApplyReport:
 
     @property
     def ok(self) -> bool:
-        return all(r.outcome is Outcome.APPLIED for r in self.results) and all(
+        return all(r.outcome in _DONE for r in self.results) and all(
             w.succeeded for w in self.waited
         )
 
     def summary(self) -> str:
+        skipped, unknown = self.count(Outcome.SKIPPED), self.count(Outcome.UNKNOWN)
         text = (
             f"Apply complete: {self.count(Outcome.APPLIED)} applied, "
-            f"{self.count(Outcome.FAILED)} failed, "
-            f"{self.count(Outcome.NOT_ATTEMPTED)} not attempted."
+            + (f"{skipped} created meanwhile by another apply, " if skipped else "")
+            + f"{self.count(Outcome.FAILED)} failed, "
+            + (f"{unknown} with an unknown outcome, " if unknown else "")
+            + f"{self.count(Outcome.NOT_ATTEMPTED)} not attempted."
         )
         if self.waited:
             done = sum(1 for w in self.waited if w.succeeded)
@@ -125,7 +142,23 @@ class ApplyOptions:
     wait: bool = False
     timeout: float = 600.0  # for waiting on a busy thread and for --wait
     poll_interval: float = 0.5
-    max_attempts: int = 5  # re-tries of an action after an ambiguous failure
+    max_attempts: int = 5  # sends of one action after ambiguous failures
+    #: How long after an ambiguous create (timeout, lost answer, 5xx) its run may still appear:
+    #: a gateway can answer 504 and its backend commit later. Nothing is sent again for that
+    #: name until the window has passed without the run showing up.
+    settle_window: float = 60.0
+    settle_poll: float = 1.0  # seconds between looks while a create settles
+    #: The client's own timeout: a create recorded by an apply that died may still be on the
+    #: wire this long after it was sent, and then settle.
+    request_timeout: float = 60.0
+
+
+class _CreatedMeanwhile(ReconcilerError):
+    """The name got its run from someone else between the plan and this create."""
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(f"created meanwhile by another apply ({run_id}); nothing to do")
+        self.run_id = run_id
 
 
 @dataclass
@@ -144,12 +177,31 @@ class _ThreadWork:
     followed: dict[str, _Followed] = field(default_factory=dict)  # by run id
 
 
+@dataclass
+class _Settling:
+    """Create attempts of one address whose run may still appear, with their deadlines."""
+
+    deadlines: dict[str, float] = field(default_factory=dict)  # attempt id → wall-clock time
+    last_error: str = ""
+
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 
 
+def new_attempt_id() -> str:
+    """A create attempt id: 16 random hex digits, unique enough across every apply."""
+    return uuid.uuid4().hex[:16]
+
+
 class Applier:
-    """Carries out one plan against one client."""
+    """Carries out one plan against one client.
+
+    ``journal`` records every create before it is sent, so that an apply started after a crash
+    waits out the creates that may still be on the wire instead of duplicating them;
+    ``backend`` names the host in its records. ``clock`` and ``sleep`` pace waiting;
+    ``wall_clock`` dates the journal's records, which outlive the process.
+    """
 
     def __init__(
         self,
@@ -157,18 +209,32 @@ class Applier:
         *,
         options: ApplyOptions | None = None,
         hooks: ApplyHooks | None = None,
+        journal: IntentJournal | None = None,
+        backend: str = "",
         clock: Clock = time.monotonic,
         sleep: Sleep = asyncio.sleep,
+        wall_clock: Clock = time.time,
+        attempt_ids: Callable[[], str] = new_attempt_id,
     ) -> None:
         self.client = client
         self.options = options or ApplyOptions()
         self.hooks: ApplyHooks = hooks or SilentHooks()
+        self.journal: IntentJournal = journal if journal is not None else MemoryJournal()
+        self.backend = backend
         self._clock = clock
         self._sleep = sleep
+        self._wall = wall_clock
+        self._attempt_ids = attempt_ids
         self._deadline = 0.0
+        self._project = ""
+        self._earlier: dict[tuple[str, str], list[Intent]] = {}
 
     async def apply(self, plan: Plan) -> ApplyReport:
         self._deadline = self._clock() + self.options.timeout
+        self._project = plan.options.project
+        self._earlier = {}
+        for intent in self.journal.pending(self._project, self.backend):
+            self._earlier.setdefault((intent.thread_id, intent.name), []).append(intent)
         by_thread: dict[str, _ThreadWork] = {}
         for change in plan.actionable:
             by_thread.setdefault(
@@ -195,6 +261,11 @@ class Applier:
                 try:
                     run_id, message = await self._execute(change, work)
                     result = ActionResult(change, Outcome.APPLIED, run_id, message)
+                except _CreatedMeanwhile as exc:
+                    result = ActionResult(change, Outcome.SKIPPED, exc.run_id, str(exc))
+                except UnknownOutcomeError as exc:
+                    result = ActionResult(change, Outcome.UNKNOWN, None, str(exc))
+                    stopped = change.address
                 except ReconcilerError as exc:
                     result = ActionResult(change, Outcome.FAILED, change.run_id, str(exc))
                     stopped = change.address
@@ -231,31 +302,28 @@ class Applier:
                 notes.append(
                     f"old run {change.run_id}: " + await self._cancel(thread, change.run_id)
                 )
-            run_id = await self._create(change, work)
+            run_id, how = await self._create(change, work)
             work.followed[run_id] = _Followed(change.address, run_id, change.answers)
-            notes.insert(0, f"created {run_id}")
+            notes.insert(0, f"{how} {run_id}")
             return run_id, "; ".join(notes)
         raise ReconcilerError(f"{change.address}: cannot apply action {change.action.value}")
 
     async def _cancel(self, thread: str, run_id: str) -> str:
         """Cancel a run; one that already ended or is cancelling counts as done."""
+        last = ""
         for _ in range(self.options.max_attempts):
             try:
                 run = await self.client.cancel_run(thread, run_id)
                 return f"cancel requested (status {run.get('status')})"
-            except AmbiguousResultError:
+            except (AmbiguousResultError, RunNotCancellableError) as exc:
+                last = exc.api_message
                 run = await self.client.get_run(thread, run_id)
-            except BadRequestError as exc:
-                if "cannot cancel" not in exc.api_message.lower():
-                    raise
-                run = await self.client.get_run(thread, run_id)
-                if run.get("status") in ACTIVE_STATUSES and run.get("status") != "cancelling":
-                    raise
             status = str(run.get("status"))
             if status == "cancelling" or status in TERMINAL_STATUSES:
                 return f"already {status}"
         raise ReconcilerError(
-            f"could not cancel run {run_id} after {self.options.max_attempts} tries"
+            f"could not cancel run {run_id} after {self.options.max_attempts} tries "
+            f"(last answer: {last})"
         )
 
     async def _submit(self, thread: str, run_id: str, change: Change) -> str:
@@ -267,57 +335,113 @@ class Applier:
             try:
                 await self.client.submit_tool_outputs(thread, run_id, outputs)
                 return f"answered {len(outputs)} tool call{'s' if len(outputs) != 1 else ''}"
-            except AmbiguousResultError:
+            except (AmbiguousResultError, ToolOutputsNotAcceptedError) as exc:
                 run = await self.client.get_run(thread, run_id)
                 pending = {c.id for c in pending_tool_calls(run)}
                 if run.get("status") != "requires_action" or not wanted & pending:
-                    return "tool outputs accepted (confirmed after a lost answer)"
+                    if isinstance(exc, AmbiguousResultError):
+                        return "tool outputs accepted (confirmed after a lost answer)"
+                    return f"no longer waiting for these outputs (status {run.get('status')})"
         raise ReconcilerError(
             f"could not submit tool outputs to {run_id} after {self.options.max_attempts} tries"
         )
 
-    async def _create(self, change: Change, work: _ThreadWork) -> str:
+    async def _create(self, change: Change, work: _ThreadWork) -> tuple[str, str]:
+        """Create the run once, whatever the network does: the heart of "no duplicates".
+
+        Before every send the thread is read again: a run that appeared for this name since
+        the plan is ours (an earlier attempt's, found by its attempt id) or another apply's
+        (skipped). A send whose outcome is ambiguous is looked for through the settle window
+        before anything is sent again; a thread found busy is waited on and read again.
+        """
         body = change.create_request
         if body is None:
             raise ReconcilerError(f"{change.address}: the plan has no create request")
-        thread = change.thread_id
-        # The plan says when the thread is busy; if it went busy since, the create is refused
-        # ("already has an active run") and the next attempt waits first.
-        busy = bool(change.wait_for or work.followed)
-        for _ in range(self.options.max_attempts):
-            if busy:
+        settling = _Settling()
+        grace = self.options.request_timeout + self.options.settle_window
+        for intent in self._earlier.get((change.thread_id, change.name), []):
+            settling.deadlines[intent.attempt_id] = intent.started_at + grace
+        if settling.deadlines:
+            self.hooks.progress(
+                change.address, "an earlier apply may have created this run; looking for it"
+            )
+        sends = busy_refusals = 0
+        while True:
+            thread = await read_thread(self.client, change.thread_id)
+            current = index_thread(thread, self._project)[0].get(change.name)
+            if current is not None and current.id != change.run_id:
+                return self._claim(change, current, settling)
+            if await self._still_settling(settling):
+                continue
+            if sends >= self.options.max_attempts:  # its attempts stay in the journal
+                raise UnknownOutcomeError(
+                    f"{change.address}: the create may or may not have made a run "
+                    f"({settling.last_error}); no run with its attempt id appeared within "
+                    f"the {self.options.settle_window:g}s settle window after "
+                    f"{sends} tr{'ies' if sends != 1 else 'y'}: run `reconciler plan` later to "
+                    "see whether it did"
+                )
+            self._resolve(settling)  # their windows passed: they made nothing
+            if any(run.is_active for run in thread.runs):
                 await self._wait_thread_free(change, work)
-            busy = True
+                continue
+            attempt = self._attempt_ids()
+            self.journal.record(Intent(
+                attempt, self._project, self.backend, change.thread_id, change.name, self._wall()
+            ))
+            sends += 1
             try:
-                run = await self.client.create_run(thread, body)
-                return _run_id(run, change)
-            except AmbiguousResultError as exc:
-                self.hooks.progress(change.address, f"{exc.api_message}; looking the run up")
-                found = await self._find_created(change)
-                if found is not None:
-                    return found
-            except BadRequestError as exc:
-                if "already has an active run" not in exc.api_message:
+                run = await self.client.create_run(change.thread_id, _with_attempt(body, attempt))
+            except ThreadBusyError:
+                self.journal.resolve(attempt)
+                busy_refusals += 1
+                if busy_refusals > self.options.max_attempts:
                     raise
-                self.hooks.progress(change.address, "thread became busy; waiting")
+                sends -= 1  # refused outright: nothing was created
+                self.hooks.progress(change.address, "thread became busy; reading it again")
+                continue
+            except AmbiguousResultError as exc:
+                settling.deadlines[attempt] = self._wall() + self.options.settle_window
+                settling.last_error = exc.api_message
+                self.hooks.progress(
+                    change.address, f"{exc.api_message}; looking for attempt {attempt}"
+                )
+                continue
+            except ReconcilerError:
+                self.journal.resolve(attempt)
+                raise
+            self.journal.resolve(attempt)
+            self._resolve(settling)
+            return _run_id(run, change), "created"
+
+    def _claim(self, change: Change, current: LiveRun, settling: _Settling) -> tuple[str, str]:
+        """A run for this name that the plan did not see: ours after a lost answer, or not."""
+        attempt = identity.attempt_of(current.metadata)
+        ours = attempt is not None and attempt in settling.deadlines
+        self._resolve(settling)
+        if ours:
+            return current.id, f"found (attempt {attempt}, after a lost answer)"
+        body = change.create_request or {}
+        wanted = identity.recorded_spec_hash(body.get("metadata") or {})
+        if identity.recorded_spec_hash(current.metadata) == wanted:
+            raise _CreatedMeanwhile(current.id)
         raise ReconcilerError(
-            f"{change.address}: could not create the run after {self.options.max_attempts} tries"
+            f"{change.address}: run {current.id} was created meanwhile by another apply, "
+            "with another spec; nothing was created: run `reconciler plan` again"
         )
 
-    async def _find_created(self, change: Change) -> str | None:
-        """After an ambiguous create: is the newest managed run of that name ours?"""
-        body = change.create_request or {}
-        metadata = body.get("metadata") or {}
-        for run in await self.client.list_runs(change.thread_id):
-            meta = run.get("metadata") or {}
-            if (
-                meta.get(identity.KEY_PROJECT) == metadata.get(identity.KEY_PROJECT)
-                and meta.get(identity.KEY_NAME) == change.name
-            ):
-                if meta.get(identity.KEY_SPEC) == metadata.get(identity.KEY_SPEC):
-                    return _run_id(run, change)
-                return None
-        return None
+    async def _still_settling(self, settling: _Settling) -> bool:
+        """Whether an attempt of this address may still appear; if so, wait a little."""
+        now = self._wall()
+        if not any(deadline > now for deadline in settling.deadlines.values()):
+            return False
+        await self._sleep(self.options.settle_poll)
+        return True
+
+    def _resolve(self, settling: _Settling) -> None:
+        for attempt in settling.deadlines:
+            self.journal.resolve(attempt)
+        settling.deadlines.clear()
 
     async def _wait_thread_free(self, change: Change, work: _ThreadWork) -> None:
         """Wait until the thread has no active run, answering tool calls of our own runs.
@@ -380,6 +504,15 @@ class Applier:
         if self._clock() >= self._deadline:
             raise WaitTimeoutError(f"timed out after {self.options.timeout:g}s: {what}")
         await self._sleep(self.options.poll_interval)
+
+
+def _with_attempt(body: Mapping[str, Any], attempt: str) -> dict[str, Any]:
+    """The create request carrying ``attempt`` in its reserved metadata."""
+    metadata = dict(body.get("metadata") or {})
+    metadata[identity.KEY_SPEC] = identity.with_attempt(
+        metadata.get(identity.KEY_SPEC, ""), attempt
+    )
+    return {**body, "metadata": metadata}
 
 
 def _run_id(run: Mapping[str, Any], change: Change) -> str:

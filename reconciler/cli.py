@@ -10,25 +10,34 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import json
 import os
 import sys
 import traceback
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import httpx
 from rich.console import Console
 
 from reconciler import __version__
 from reconciler.apply import Applier, ApplyOptions, ApplyReport, Outcome
-from reconciler.client import DEFAULT_BASE_URL, AssistantsClient, ClientSettings
-from reconciler.config import ProjectConfig, find_config, project_name_problem, read_config
+from reconciler.backend import (
+    DEFAULT_EMULATOR_STATE,
+    Backend,
+    BackendFlags,
+    bound_backend,
+    open_client,
+    resolve_backend,
+    resolve_project,
+)
+from reconciler.client import AssistantsClient
+from reconciler.config import MAX_WAIT_SECONDS, ProjectConfig, find_config, read_config
 from reconciler.errors import (
     ApplyError,
     ConfigError,
@@ -38,12 +47,12 @@ from reconciler.errors import (
     StalePlanError,
 )
 from reconciler.live import list_thread_runs, plan_from_api, read_live_state
-from reconciler.manifest import load_manifests
-from reconciler.model import DesiredRun
+from reconciler.manifest import ManifestSet, load_manifests
 from reconciler.plan import Plan, PlanOptions, fingerprint
 from reconciler.planfile import plan_from_dict
 from reconciler.progress import LiveProgress, PlainProgress
 from reconciler.render import render_json, render_markdown, render_text
+from reconciler.session import WriteGuard, lock_url, project_root
 from reconciler.sources import read_sources
 
 if TYPE_CHECKING:  # export and query are imported by their commands: plan and apply never pay
@@ -53,8 +62,6 @@ if TYPE_CHECKING:  # export and query are imported by their commands: plan and a
 EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_CHANGES = 2
-
-DEFAULT_EMULATOR_STATE = ".reconciler/emulator.sqlite"
 
 #: Garbage-collector thresholds for the process (mypy sets the same): a plan holds hundreds of
 #: thousands of long-lived objects (manifests, live runs, changes) and makes next to no cyclic
@@ -77,6 +84,7 @@ class Settings:
     debug: bool = False
     color: bool | None = None  # None: colour when stdout is a terminal
     emulator: bool = False  # `reconciler --emulator plan …` as well as `plan … --emulator`
+    argv: list[str] | None = None  # the command line, for the lock's holder record
 
 
 def _settings() -> Settings:
@@ -97,17 +105,6 @@ def _err(message: str) -> None:
 
 
 # -- backends ----------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Backend:
-    """Where the API is: a base URL, or the embedded emulator with its state file."""
-
-    emulator: bool
-    emulator_state: str
-    base_url: str | None
-    concurrency: int | None
-    project_flag: str | None
 
 
 def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
@@ -139,14 +136,49 @@ def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _backend(kwargs: dict[str, Any]) -> Backend:
-    return Backend(
+def lock_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """The options of every command that writes: the project lock (Terraform's names)."""
+    options = [
+        click.option(
+            "--lock", "lock_enabled", type=click.BOOL, default=True, show_default=True,
+            metavar="BOOL", help="Hold the project lock while writing (--lock=false: don't).",
+        ),
+        click.option(
+            "--lock-timeout", type=click.FloatRange(0, MAX_WAIT_SECONDS), metavar="SECONDS",
+            help="How long to wait for the project lock (default 0: fail at once).",
+        ),
+    ]
+    for option in reversed(options):
+        func = option(func)
+    return func
+
+
+def _flags(kwargs: dict[str, Any]) -> BackendFlags:
+    return BackendFlags(
         emulator=kwargs.pop("emulator") or _settings().emulator,
         emulator_state=kwargs.pop("emulator_state"),
         base_url=kwargs.pop("base_url"),
         concurrency=kwargs.pop("concurrency"),
-        project_flag=kwargs.pop("project_flag"),
+        project=kwargs.pop("project_flag"),
     )
+
+
+def _guard(kwargs: dict[str, Any], config: ProjectConfig, root: Path, project: str) -> WriteGuard:
+    lock_timeout = kwargs.pop("lock_timeout")
+    return WriteGuard(
+        project=project,
+        root=root,
+        url=lock_url(config),
+        enabled=kwargs.pop("lock_enabled"),
+        timeout=lock_timeout if lock_timeout is not None else (config.lock_timeout or 0.0),
+        command=_command_line(),
+    )
+
+
+def _command_line() -> str:
+    """The command as typed, for the lock's holder record (flags never carry the key)."""
+    args = sys.argv[1:] if _settings().argv is None else _settings().argv
+    return " ".join(["reconciler", *(args or [])])[:200]
 
 
 def load_project_config(paths: Sequence[str]) -> ProjectConfig:
@@ -160,66 +192,6 @@ def load_project_config(paths: Sequence[str]) -> ProjectConfig:
     return config
 
 
-def resolve_project(backend: Backend, config: ProjectConfig) -> str:
-    if backend.project_flag:
-        problem = project_name_problem(backend.project_flag)
-        if problem:
-            raise ConfigError(f"--project {problem}")
-    project = backend.project_flag or config.project
-    if not project:
-        raise ConfigError(
-            "no project name: add reconciler.toml with `project = \"NAME\"` beside the "
-            "manifests, or pass --project NAME"
-        )
-    return project
-
-
-@contextlib.asynccontextmanager
-async def open_client(backend: Backend, config: ProjectConfig) -> AsyncIterator[AssistantsClient]:
-    """The API client for this invocation: embedded emulator or a real base URL."""
-    concurrency = backend.concurrency or config.concurrency or 16
-    if backend.emulator:
-        transport = _embedded_emulator(backend.emulator_state)
-        settings = ClientSettings(base_url="http://emulator/v1", concurrency=concurrency)
-        async with AssistantsClient(settings, transport=transport) as client:
-            yield client
-        return
-    overrides: dict[str, Any] = {"concurrency": concurrency}
-    base_url = backend.base_url or os.environ.get("OPENAI_BASE_URL") or config.base_url
-    if base_url:
-        overrides["base_url"] = base_url
-    overrides["auth"] = config.auth
-    if config.api_version:
-        overrides["api_version"] = config.api_version
-    settings = ClientSettings.from_env(**overrides)
-    if not settings.api_key and settings.base_url.rstrip("/") == DEFAULT_BASE_URL:
-        raise ConfigError(
-            "OPENAI_API_KEY is not set (set it, point OPENAI_BASE_URL at a compatible host, "
-            "or use --emulator)"
-        )
-    async with AssistantsClient(settings) as client:
-        yield client
-
-
-def _embedded_emulator(state_file: str) -> httpx.AsyncBaseTransport:
-    from reconciler.emulator import (  # imported here: only --emulator needs the server side
-        DEMO_FIXTURES_PATH,
-        EmulatorConfig,
-        RunTiming,
-        create_app,
-        load_fixtures,
-    )
-
-    path = Path(state_file)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(f"{state_file}: cannot create its folder ({exc})") from exc
-    fixtures = load_fixtures(DEMO_FIXTURES_PATH)
-    config = EmulatorConfig(state_path=str(path), timing=RunTiming.fast(), fixtures=fixtures)
-    return httpx.ASGITransport(app=create_app(config))
-
-
 def _run_async(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
@@ -227,30 +199,40 @@ def _run_async(coro: Coroutine[Any, Any, T]) -> T:
 # -- manifests and plans -----------------------------------------------------------------------
 
 
-def load_desired(paths: Sequence[str]) -> tuple[DesiredRun, ...]:
+def load_desired(paths: Sequence[str]) -> ManifestSet:
     """Read and validate the manifests; any problem stops here, before the API is called."""
     sources, read_problems = read_sources(paths)
     loaded = load_manifests(sources)
     problems = [str(p) for p in (*read_problems, *loaded.problems)]
     if problems:
         raise ManifestError(problems)
-    return loaded.runs
+    return loaded
 
 
 async def compute_plan(
-    client: AssistantsClient, desired: Sequence[DesiredRun], options: PlanOptions
+    client: AssistantsClient, manifests: ManifestSet, options: PlanOptions, backend: Backend
 ) -> Plan:
-    result = await plan_from_api(client, desired, options)
+    desired = manifests.runs
+    result = await plan_from_api(client, desired, options, threads=manifests.threads)
     _check_targets(options, desired, result)
-    return result
+    return dataclasses.replace(result, backend=backend.binding)
 
 
-def _check_targets(options: PlanOptions, desired: Sequence[DesiredRun], result: Plan) -> None:
+def _check_targets(options: PlanOptions, desired: Sequence[Any], result: Plan) -> None:
     known = {r.name for r in desired} | {f"{r.thread_id}/{r.name}" for r in desired}
     known |= {c.name for c in result.changes} | {c.address for c in result.changes}
     unknown = sorted(options.targets - known)
     if unknown:
         raise ConfigError(f"--target {unknown[0]} matches no run in the manifests")
+
+
+def _check_empty(manifests: ManifestSet, prune: bool, allow_empty: bool) -> None:
+    """kubectl's "no objects passed to apply": pruning with nothing declared cancels all."""
+    if prune and not manifests.runs and not allow_empty:
+        raise ConfigError(
+            "the manifests declare no run at all, so --prune would cancel every active "
+            "managed run on their threads; pass --allow-empty if that is what you want"
+        )
 
 
 def render(plan_value: Plan, fmt: str) -> str:
@@ -338,6 +320,13 @@ def report_apply(report: ApplyReport) -> int:
         if result.outcome is Outcome.NOT_ATTEMPTED:
             click.echo(f"{result.change.address}: {result.change.action.value} not attempted")
     click.echo(report.summary())
+    if report.count(Outcome.UNKNOWN):
+        unknown = [r.change.address for r in report.results if r.outcome is Outcome.UNKNOWN]
+        raise ApplyError(
+            f"the outcome of {len(unknown)} create{'s' if len(unknown) != 1 else ''} is "
+            f"unknown ({', '.join(unknown[:3])}{', …' if len(unknown) > 3 else ''}): a run may "
+            "or may not exist; the next apply looks for it before creating anything"
+        )
     if not report.ok:
         raise ApplyError(
             "apply did not finish everything; run `reconciler plan` to see what is left"
@@ -356,7 +345,8 @@ def report_apply(report: ApplyReport) -> int:
 @click.pass_context
 def cli(ctx: click.Context, debug: bool, color: bool | None, emulator: bool) -> None:
     """GitOps for OpenAI Assistants v2 runs: declare runs in YAML, plan, apply."""
-    ctx.obj = Settings(debug=debug, color=color, emulator=emulator)
+    argv = ctx.obj.argv if isinstance(ctx.obj, Settings) else None
+    ctx.obj = Settings(debug=debug, color=color, emulator=emulator, argv=argv)
 
 
 @cli.command()
@@ -364,7 +354,7 @@ def cli(ctx: click.Context, debug: bool, color: bool | None, emulator: bool) -> 
 def validate(paths: tuple[str, ...]) -> int:
     """Check manifests against the schema and the API's limits; no API calls."""
     load_project_config(paths)  # a broken reconciler.toml is a validation error too
-    desired = load_desired(paths)
+    desired = load_desired(paths).runs
     threads = len({r.thread_id for r in desired})
     click.echo(
         f"The manifests are valid: {len(desired)} run{'s' if len(desired) != 1 else ''} "
@@ -379,24 +369,31 @@ def validate(paths: tuple[str, ...]) -> int:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 @click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
 @click.option("--prune", is_flag=True, help="Cancel managed runs no manifest declares any more.")
+@click.option("--allow-empty", is_flag=True,
+              help="Let --prune act when the manifests declare no run at all.")
 @click.option("--target", "targets", multiple=True, metavar="NAME",
               help="Limit the plan to this run (name or thread_id/name); repeatable.")
+@click.option("--recreate-unmarked", is_flag=True,
+              help="Create new runs where a run lost its reserved metadata outside reconciler.")
 @backend_options
 def plan_command(
     paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: bool, prune: bool,
-    targets: tuple[str, ...], **kwargs: Any,
+    allow_empty: bool, targets: tuple[str, ...], recreate_unmarked: bool, **kwargs: Any,
 ) -> int:
     """Show what apply would change to make the live runs match the manifests."""
-    backend = _backend(kwargs)
+    flags = _flags(kwargs)
     config = load_project_config(paths)
-    desired = load_desired(paths)
+    manifests = load_desired(paths)
+    _check_empty(manifests, prune, allow_empty)
     options = PlanOptions(
-        project=resolve_project(backend, config), prune=prune, targets=frozenset(targets)
+        project=resolve_project(flags, config), prune=prune, targets=frozenset(targets),
+        recreate_unmarked=recreate_unmarked,
     )
+    backend = resolve_backend(flags, config)
 
     async def go() -> Plan:
-        async with open_client(backend, config) as client:
-            return await compute_plan(client, desired, options)
+        async with open_client(backend) as client:
+            return await compute_plan(client, manifests, options, backend)
 
     result = _run_async(go())
     if out:
@@ -413,50 +410,80 @@ def plan_command(
 @click.argument("paths", nargs=-1, required=True)
 @click.option("--auto-approve", is_flag=True, help="Apply without asking for confirmation.")
 @click.option("--prune", is_flag=True, help="Cancel managed runs no manifest declares any more.")
+@click.option("--allow-empty", is_flag=True,
+              help="Let --prune act when the manifests declare no run at all.")
 @click.option("--target", "targets", multiple=True, metavar="NAME",
               help="Limit to this run (name or thread_id/name); repeatable.")
+@click.option("--recreate-unmarked", is_flag=True,
+              help="Create new runs where a run lost its reserved metadata outside reconciler.")
 @click.option("--wait", is_flag=True,
               help="Follow created runs to the end, answering tool calls from tool_outputs.")
 @click.option("--timeout", type=click.FloatRange(min=0), default=600.0, show_default=True,
               metavar="SECONDS", help="How long to wait for busy threads and for --wait.")
+@click.option("--settle-window", type=click.FloatRange(0, MAX_WAIT_SECONDS), metavar="SECONDS",
+              help="How long an ambiguous create may take to show up before it is sent again "
+                   "(default 60, or settle_window in reconciler.toml).")
 @click.option("--poll-interval", type=click.FloatRange(min=0.01), default=0.5, hidden=True)
+@click.option("--settle-poll", type=click.FloatRange(min=0.01), default=1.0, hidden=True)
+@lock_options
 @backend_options
 def apply(
-    paths: tuple[str, ...], auto_approve: bool, prune: bool, targets: tuple[str, ...],
-    wait: bool, timeout: float, poll_interval: float, **kwargs: Any,
+    paths: tuple[str, ...], auto_approve: bool, prune: bool, allow_empty: bool,
+    targets: tuple[str, ...], recreate_unmarked: bool, wait: bool, timeout: float,
+    settle_window: float | None, poll_interval: float, settle_poll: float, **kwargs: Any,
 ) -> int:
     """Make the live runs match the manifests (or execute a saved plan file)."""
-    backend = _backend(kwargs)
+    flags = _flags(kwargs)
     saved = read_plan_file(paths[0]) if looks_like_plan_file(paths) else None
-    if saved is not None and (prune or targets):
-        raise ConfigError("--prune and --target belong to `plan`; a saved plan is applied as is")
+    if saved is not None and (prune or targets or recreate_unmarked or allow_empty):
+        raise ConfigError(
+            "--prune, --target, --recreate-unmarked and --allow-empty belong to `plan`; a "
+            "saved plan is applied as is"
+        )
     config = load_project_config(paths)
-    desired = load_desired(paths) if saved is None else ()
+    if saved is None:
+        manifests = load_desired(paths)
+        _check_empty(manifests, prune, allow_empty)
+        project = resolve_project(flags, config)
+        backend = resolve_backend(flags, config)
+    else:
+        backend = bound_backend(saved, flags, config)
+        project = saved.options.project
+    guard = _guard(kwargs, config, project_root(config, paths), project)
     color = _color()
-    apply_options = ApplyOptions(wait=wait, timeout=timeout, poll_interval=poll_interval)
+    window = settle_window if settle_window is not None else config.settle_window
+    apply_options = ApplyOptions(
+        wait=wait, timeout=timeout, poll_interval=poll_interval, settle_poll=settle_poll,
+        settle_window=window if window is not None else ApplyOptions.settle_window,
+    )
 
     async def go() -> int:
-        async with open_client(backend, config) as client:
-            if saved is not None:
-                await check_not_stale(client, saved)
-                to_apply = saved
-                click.echo(render_text(to_apply, color=color))
-            else:
-                options = PlanOptions(
-                    project=resolve_project(backend, config), prune=prune,
-                    targets=frozenset(targets),
-                )
-                to_apply = await compute_plan(client, desired, options)
-                click.echo(render_text(to_apply, color=color))
+        async with open_client(backend) as client:
+            with guard.hold() as journal:
+                if saved is not None:
+                    await check_not_stale(client, saved)
+                    to_apply = saved
+                    click.echo(render_text(to_apply, color=color))
+                else:
+                    options = PlanOptions(
+                        project=project, prune=prune, targets=frozenset(targets),
+                        recreate_unmarked=recreate_unmarked,
+                    )
+                    to_apply = await compute_plan(client, manifests, options, backend)
+                    click.echo(render_text(to_apply, color=color))
+                    if not to_apply.has_changes:
+                        return EXIT_OK
+                    if not auto_approve and not _confirm():
+                        _err("Apply cancelled; nothing was changed.")
+                        return EXIT_ERROR
                 if not to_apply.has_changes:
                     return EXIT_OK
-                if not auto_approve and not _confirm():
-                    _err("Apply cancelled; nothing was changed.")
-                    return EXIT_ERROR
-            if not to_apply.has_changes:
-                return EXIT_OK
-            with progress_view(color) as view:
-                report = await Applier(client, options=apply_options, hooks=view).apply(to_apply)
+                with progress_view(color) as view:
+                    applier = Applier(
+                        client, options=apply_options, hooks=view, journal=journal,
+                        backend=backend.journal_key,
+                    )
+                    report = await applier.apply(to_apply)
         return report_apply(report)
 
     return _run_async(go())
@@ -492,6 +519,7 @@ def show(planfile: str, fmt: str) -> int:
 @click.option("--adopt", is_flag=True,
               help="Tag the exported runs as managed by this project (updates their metadata).")
 @click.option("--auto-approve", is_flag=True, help="Adopt without asking for confirmation.")
+@lock_options
 @backend_options
 def export_command(
     threads: tuple[str, ...], out: str | None, all_runs: bool, adopt: bool, auto_approve: bool,
@@ -500,13 +528,16 @@ def export_command(
     """Write manifests for existing runs, and optionally adopt them (like terraform import)."""
     from reconciler.export import export_runs
 
-    backend = _backend(kwargs)
-    config = load_project_config([str(Path(out).parent) if out else "."])
-    project = resolve_project(backend, config)
+    flags = _flags(kwargs)
+    where = [str(Path(out).parent) if out else "."]
+    config = load_project_config(where)
+    project = resolve_project(flags, config)
+    guard = _guard(kwargs, config, project_root(config, where), project)
+    backend = resolve_backend(flags, config)
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
 
     async def go() -> int:
-        async with open_client(backend, config) as client:
+        async with open_client(backend) as client:
             ordered = list(dict.fromkeys(threads))
             listed = await asyncio.gather(*(list_thread_runs(client, t) for t in ordered))
             exported = export_runs(
@@ -531,7 +562,8 @@ def export_command(
             if not auto_approve and not _confirm("export --adopt", "adopt"):
                 _err("Adoption cancelled; nothing was changed.")
                 return EXIT_ERROR
-            return await adopt_runs(client, exported.adoptions, project)
+            with guard.hold():
+                return await adopt_runs(client, exported.adoptions, project)
         return EXIT_OK
 
     return _run_async(go())
@@ -578,6 +610,7 @@ def adoption_advice(adoptions: Sequence[Adoption], project: str) -> str:
 @click.argument("sql")
 @click.option("--output", "fmt", type=click.Choice(("table", "json", "csv")), default="table",
               show_default=True, help="How to print the rows.")
+@lock_options
 @backend_options
 def query(sql: str, fmt: str, **kwargs: Any) -> int:
     """StackQL SQL over openai.assistants.runs: SELECT, INSERT, UPDATE, EXEC, DESCRIBE, SHOW.
@@ -592,17 +625,25 @@ def query(sql: str, fmt: str, **kwargs: Any) -> int:
 
     The whole grammar is in docs/query.md.
     """
-    from reconciler.query import catalog_result, render_result
+    from reconciler.query import catalog_result, is_write, render_result
     from reconciler.query import execute as execute_query
     from reconciler.query import parse as parse_query
 
-    backend = _backend(kwargs)
+    flags = _flags(kwargs)
     statement = parse_query(sql)  # bad SQL stops here, before any API call
     config = load_project_config(["."])
+    project = flags.project or config.project
+    # A write holds the project's lock when there is a project to lock: a statement that
+    # cancels or re-tags a managed run must not interleave with an apply.
+    guard = (
+        _guard(kwargs, config, project_root(config, ["."]), project)
+        if project and is_write(statement) else None
+    )
 
     async def go() -> QueryResult:
-        async with open_client(backend, config) as client:
-            return await execute_query(client, statement)
+        async with open_client(resolve_backend(flags, config)) as client:
+            with guard.hold() if guard is not None else contextlib.nullcontext():
+                return await execute_query(client, statement)
 
     result = catalog_result(statement) or _run_async(go())
     click.echo(render_result(result, fmt), nl=False)
@@ -679,7 +720,8 @@ def run(argv: Sequence[str] | None = None) -> int:
     debug = "--debug" in args
     secrets = [os.environ.get("OPENAI_API_KEY")]
     try:
-        result = cli.main(args=args, prog_name="reconciler", standalone_mode=False)
+        result = cli.main(args=args, prog_name="reconciler", standalone_mode=False,
+                          obj=Settings(argv=args))
         return result if isinstance(result, int) else EXIT_OK
     except ChangesPresent:
         return EXIT_CHANGES

@@ -83,6 +83,15 @@ _STATUS_ERRORS: dict[int, type[ApiError]] = {
 
 _MAX_MESSAGE = 500
 
+#: The 400s apply acts on, told apart once, here, by the service's own words (the API gives
+#: them no code): "Thread thread_X already has an active run run_Y.", "Cannot cancel run with
+#: status 'completed'.", 'Runs in status "expired" do not accept tool outputs.'.
+_BAD_REQUEST_KINDS: tuple[tuple[str, type[ApiError]], ...] = (
+    ("already has an active run", errors.ThreadBusyError),
+    ("cannot cancel run", errors.RunNotCancellableError),
+    ("do not accept tool outputs", errors.ToolOutputsNotAcceptedError),
+)
+
 
 def error_from_response(response: httpx.Response, operation: str) -> ApiError:
     """Map an error response to its typed exception, trimming what could flood a log."""
@@ -105,6 +114,9 @@ def error_from_response(response: httpx.Response, operation: str) -> ApiError:
     cls = _STATUS_ERRORS.get(response.status_code)
     if cls is None:
         cls = errors.ServerError if response.status_code >= 500 else ApiError
+    if cls is errors.BadRequestError:
+        lowered = message.lower()
+        cls = next((kind for words, kind in _BAD_REQUEST_KINDS if words in lowered), cls)
     return cls(
         message,
         status=response.status_code,

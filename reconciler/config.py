@@ -9,10 +9,14 @@ can share a thread without touching each other's runs) and, optionally, how to r
     auth = "azure"                        # "bearer" (the default) or "azure"
     api_version = "2024-05-01-preview"    # Azure's api-version query parameter
     concurrency = 16                      # requests in flight at once
+    lock = "postgresql://ci@db/locks"     # a shared lock for runners on many machines
+    lock_timeout = 30                     # seconds a writing command waits for the lock
+    settle_window = 60                    # seconds an ambiguous create may take to show up
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 import tomllib
@@ -43,7 +47,13 @@ _MAX_CONFIG_BYTES = 1024 * 1024
 
 AuthMode = Literal["bearer", "azure"]
 _AUTH_MODES: tuple[AuthMode, ...] = ("bearer", "azure")
-_KEYS = ("project", "base_url", "auth", "api_version", "concurrency")
+_KEYS = (
+    "project", "base_url", "auth", "api_version", "concurrency", "lock", "lock_timeout",
+    "settle_window",
+)
+_LOCK_SCHEMES = ("postgresql", "postgres")
+#: Longest wait accepted for the lock or the settle window: a day.
+MAX_WAIT_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)
@@ -55,6 +65,10 @@ class ProjectConfig:
     auth: AuthMode = "bearer"
     api_version: str | None = None
     concurrency: int | None = None
+    lock: str | None = None  # postgresql://… for the shared lock; None: the local lock file
+    lock_timeout: float | None = None
+    settle_window: float | None = None
+    path: str | None = None  # the file it was read from (its folder holds .reconciler/)
 
 
 def project_name_problem(name: str) -> str | None:
@@ -144,8 +158,40 @@ def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]
         )
         concurrency = None
 
-    config = ProjectConfig(project, base_url, auth, api_version, concurrency)
+    lock = _string(data, "lock", where, problems)
+    if lock is not None and urlsplit(lock).scheme not in _LOCK_SCHEMES:
+        problems.append(Problem(
+            where.value("lock"),
+            "lock: expected a postgresql:// URL (leave it out for the local lock file)",
+        ))
+        lock = None
+    lock_timeout = _seconds(data, "lock_timeout", where, problems)
+    settle_window = _seconds(data, "settle_window", where, problems)
+
+    config = ProjectConfig(
+        project, base_url, auth, api_version, concurrency, lock, lock_timeout, settle_window
+    )
     return config, sorted(problems, key=lambda p: p.sort_key)
+
+
+def _seconds(
+    data: Mapping[str, Any], key: str, where: _Locator, problems: list[Problem]
+) -> float | None:
+    value = data.get(key)
+    if value is None:
+        return None
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not 0 <= value <= MAX_WAIT_SECONDS
+    ):
+        problems.append(Problem(
+            where.value(key),
+            f"{key}: expected a number of seconds from 0 to {MAX_WAIT_SECONDS:g}, "
+            f"got {_toml(value)}",
+        ))
+        return None
+    return float(value)
 
 
 def _string(
@@ -266,7 +312,8 @@ def read_config(path: str) -> tuple[ProjectConfig, list[Problem]]:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         return ProjectConfig(), [Problem(whole, f"not UTF-8 text (byte offset {exc.start})")]
-    return parse_config(text, path)
+    config, problems = parse_config(text, path)
+    return dataclasses.replace(config, path=path), problems
 
 
 def _display(path: str) -> str:

@@ -68,6 +68,18 @@ class BadRequestError(ApiError):
     """400: the request was refused as invalid (or the run's state does not allow it)."""
 
 
+class ThreadBusyError(BadRequestError):
+    """400: the thread already has an active run, so no run can be created on it now."""
+
+
+class RunNotCancellableError(BadRequestError):
+    """400: the run's status does not allow a cancel (it already ended)."""
+
+
+class ToolOutputsNotAcceptedError(BadRequestError):
+    """400: the run is not waiting for tool outputs (any more)."""
+
+
 class AuthenticationError(ApiError):
     """401: missing or wrong API key."""
 
@@ -101,6 +113,14 @@ class AmbiguousResultError(ApiConnectionError):
 
     The caller must look at the live state before trying again: the API has no
     idempotency keys, so a blind retry of a create could make a duplicate run.
+    """
+
+
+class UnknownOutcomeError(ReconcilerError):
+    """A create may or may not have made a run, and its settle window passed without a sign.
+
+    Never reported as success: the next apply looks for it again (the intent journal keeps
+    its attempt id) before it may create anything for that name.
     """
 
 

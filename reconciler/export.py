@@ -161,13 +161,19 @@ def export_runs(
         desired = by_key.get((run.thread_id, run.name))
         if desired is None:
             raise ExportError([f"run {run.run_id} was exported as {run.name!r} but did not load"])
+        record = identity.decode_spec(run.live_metadata.get(identity.KEY_SPEC, ""))
         reserved = identity.reserved_metadata(
             project=project,
             name=desired.name,
             spec=desired.spec,
             revision=desired.revision,
             user_metadata=desired.metadata,
+            generation=(record.generation or 1) if run.managed else 1,
         )
+        if run.managed and record.attempt:  # the run keeps the id of the create that made it
+            reserved[identity.KEY_SPEC] = identity.with_attempt(
+                reserved[identity.KEY_SPEC], record.attempt
+            )
         live_reserved = {k: run.live_metadata.get(k) for k in identity.RESERVED_KEYS}
         if not run.managed or live_reserved != reserved:
             adoptions.append(
@@ -210,6 +216,7 @@ def _select_thread(
         owner = metadata.get(identity.KEY_PROJECT)
         if identity.is_managed_by(metadata, project):
             managed.setdefault(metadata[identity.KEY_NAME], []).append(obj)
+            managed[metadata[identity.KEY_NAME]].sort(key=_recency, reverse=True)
         elif owner and owner != project:
             skipped.append(
                 Skipped(thread_id, run_id, f"managed by another project ({owner!r})")
@@ -252,6 +259,14 @@ def _select_thread(
     return _ThreadExport(thread_id, tuple(exported), tuple(skipped))
 
 
+def _recency(obj: Mapping[str, Any]) -> tuple[int, int, str, str]:
+    """Newest first as planning chooses the current run: by the recorded generation."""
+    created = obj.get("created_at")
+    return identity.recency(
+        _metadata_of(obj), created if isinstance(created, int) else 0, str(obj.get("id", ""))
+    )
+
+
 def _created(obj: Mapping[str, Any]) -> tuple[int, str]:
     """Sort key in creation order, as planning orders a thread's runs."""
     created = obj.get("created_at")
@@ -284,10 +299,9 @@ def _export_run(
     revision = 0
     recorded: dict[str, str] = {}
     if managed:
-        _, recorded_revision, recorded = identity.decode_spec(
-            metadata.get(identity.KEY_SPEC, "")
-        )
-        revision = recorded_revision or 0
+        record = identity.decode_spec(metadata.get(identity.KEY_SPEC, ""))
+        recorded = dict(record.fields)
+        revision = record.revision or 0
         lost = sorted(f for f in recorded if f in CREATE_ONLY_FIELDS)
         if lost:
             comments.append(

@@ -116,13 +116,21 @@ async def read_live_state(client: AssistantsClient, thread_ids: Iterable[str]) -
 
 
 async def plan_from_api(
-    client: AssistantsClient, desired: Sequence[DesiredRun], options: PlanOptions
+    client: AssistantsClient, desired: Sequence[DesiredRun], options: PlanOptions,
+    *, threads: Sequence[str] = (),
 ) -> Plan:
-    """Read every declared thread and plan it; the same plan as ``plan(desired, live)``."""
+    """Read every declared thread and plan it; the same plan as ``plan(desired, live)``.
+
+    ``threads`` adds threads the manifests name without declaring a run on them (``runs: []``),
+    so that their managed runs are still seen (and pruned with ``--prune``).
+    """
     groups = desired_by_thread(desired)
+    for thread_id in threads:
+        groups.setdefault(thread_id, [])
 
     async def one(thread_id: str, runs: list[DesiredRun]) -> ThreadPlan:
-        return plan_thread(runs, await read_thread(client, thread_id), options)
+        return plan_thread(runs, await read_thread(client, thread_id), options,
+                           thread_id=thread_id)
 
     parts = await asyncio.gather(*(one(t, runs) for t, runs in groups.items()))
     return assemble(parts, options)

@@ -81,6 +81,9 @@ class ManifestSet:
 
     runs: tuple[DesiredRun, ...]
     problems: tuple[Problem, ...]
+    #: Every thread the manifests name, in ``defaults`` too: a thread whose runs were all
+    #: removed (``runs: []``) is still read, so that ``--prune`` sees its managed runs.
+    threads: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -92,12 +95,21 @@ def load_manifests(sources: Sequence[tuple[str, str]]) -> ManifestSet:
     problems: list[Problem] = []
     merged: list[MergedRun] = []
     valid: list[MergedRun] = []
+    threads: dict[str, None] = {}
     for file, text in sources:
         documents, found = parse_documents(file, text)
         problems.extend(found)
+        if not found and all(d.value is None for d in documents):
+            problems.append(Problem(
+                SourceLocation(file, 1, 1),
+                "holds no manifest (an empty file, or only comments): nothing would be "
+                "declared by it",
+            ))
         for document in documents:
             document_problems = check_document(document)
             problems.extend(document_problems)
+            if not document_problems:
+                threads.update(dict.fromkeys(_default_threads(document)))
             for index in _run_indexes(document):
                 run = merge_run(document, index)
                 run_problems = check_run(run)
@@ -114,9 +126,18 @@ def load_manifests(sources: Sequence[tuple[str, str]]) -> ManifestSet:
         if desired.key not in seen:
             seen.add(desired.key)
             runs.append(desired)
+            threads[desired.thread_id] = None
     order = {file: position for position, (file, _) in enumerate(sources)}
     problems.sort(key=lambda p: (order.get(p.location.file, len(order)), *p.sort_key[1:]))
-    return ManifestSet(tuple(runs), tuple(problems))
+    return ManifestSet(tuple(runs), tuple(problems), tuple(threads))
+
+
+def _default_threads(document: Document) -> list[str]:
+    """The thread a valid document names in its ``defaults``, if any."""
+    value = document.value
+    defaults = value.get("defaults") if isinstance(value, dict) else None
+    thread = defaults.get("thread_id") if isinstance(defaults, dict) else None
+    return [thread] if isinstance(thread, str) and thread else []
 
 
 def _run_indexes(document: Document) -> list[int]:

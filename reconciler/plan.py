@@ -30,7 +30,7 @@ from reconciler.model import (
 )
 
 #: Version of the plan's JSON representation (``schemas/plan.schema.json``).
-PLAN_FORMAT_VERSION = "1.0"
+PLAN_FORMAT_VERSION = "2.0"
 
 
 class Action(enum.Enum):
@@ -69,6 +69,7 @@ class Reason(enum.Enum):
     UP_TO_DATE = "up_to_date"  # nothing to do
     UNANSWERED_TOOL_CALLS = "unanswered_tool_calls"  # requires_action, no answer declared
     FINISHED = "finished"  # the manifest asks for a cancel but the run already ended
+    UNMARKED = "unmarked"  # the run lost its reserved keys outside reconciler: no twin made
 
 
 @dataclass(frozen=True)
@@ -87,7 +88,7 @@ class FieldChange:
 class Drift:
     """A change made outside reconciler since the last apply, shown apart from the plan."""
 
-    kind: str  # "metadata" | "cancelled" | "spec"
+    kind: str  # "metadata" | "cancelled" | "unmarked"
     message: str
     fields: tuple[FieldChange, ...] = ()
 
@@ -139,6 +140,24 @@ class PlanOptions:
     project: str
     prune: bool = False
     targets: frozenset[str] = frozenset()  # run names or thread_id/name addresses
+    recreate_unmarked: bool = False  # create anew where a run lost its reserved keys outside
+
+
+@dataclass(frozen=True)
+class Binding:
+    """The backend a plan was computed against; a saved plan is applied only there.
+
+    ``base_url`` is the API's base URL, or ``emulator:<state file>`` for the embedded emulator.
+    Never the key.
+    """
+
+    base_url: str
+    auth: str = "bearer"
+    api_version: str | None = None
+
+    def describe(self) -> str:
+        extra = f", api-version {self.api_version}" if self.api_version else ""
+        return f"{self.base_url} ({self.auth} auth{extra})"
 
 
 @dataclass(frozen=True)
@@ -146,13 +165,15 @@ class Plan:
     """The whole plan: changes in execution order per thread, and what it was computed from.
 
     ``fingerprints`` maps each thread read to a digest of the live facts the plan depends
-    on; apply of a saved plan recomputes them and refuses a stale plan.
+    on; apply of a saved plan recomputes them and refuses a stale plan. ``backend`` is set by
+    the shell that read the live state (the planner itself does no I/O).
     """
 
     options: PlanOptions
     changes: tuple[Change, ...]
     fingerprints: Mapping[str, str]
     format_version: str = PLAN_FORMAT_VERSION
+    backend: Binding | None = None
 
     @property
     def actionable(self) -> tuple[Change, ...]:
@@ -252,7 +273,7 @@ def plan_thread(
     project = options.project
     targets = options.targets
     if thread is not None:
-        current, managed = _index_thread(thread, project)
+        current, managed = index_thread(thread, project)
         active = tuple(run.id for run in thread.runs if run.is_active)
     else:
         current, managed, active = {}, {}, ()
@@ -260,11 +281,21 @@ def plan_thread(
     planner = _Planner(project)
     changes: list[Change] = []
     declared: set[str] = set()
+    orphans: list[LiveRun] | None = None  # found only when a declared run has no current run
     for run in desired:
         declared.add(run.name)
         if targets and run.name not in targets and f"{thread_id}/{run.name}" not in targets:
             continue
-        changes.extend(planner.declared(run, current.get(run.name)))
+        live_run = current.get(run.name)
+        if live_run is None and thread is not None:
+            if orphans is None:
+                orphans = unmarked_runs(thread)
+            twin = next((o for o in orphans if looks_like(run, o)), None)
+            if twin is not None:
+                orphans.remove(twin)
+                changes.extend(planner.unmarked(run, twin, recreate=options.recreate_unmarked))
+                continue
+        changes.extend(planner.declared(run, live_run))
 
     for name, runs in managed.items():
         if name in declared:
@@ -311,21 +342,74 @@ def _status_class(run: LiveRun) -> str:
     return run.status
 
 
-def _index_thread(
+def index_thread(
     thread: ThreadState, project: str
 ) -> tuple[dict[str, LiveRun], dict[str, list[LiveRun]]]:
-    """The current (newest) managed run per name, and every managed run per name."""
+    """The current managed run per name, and every managed run per name.
+
+    The current run is the one with the highest recorded generation (:func:`identity.recency`),
+    never merely the newest by the server's ids or clock.
+    """
     current: dict[str, LiveRun] = {}
     by_name: dict[str, list[LiveRun]] = {}
     for run in thread.runs:
         if not identity.is_managed_by(run.metadata, project):
             continue
         name = run.metadata[identity.KEY_NAME]
-        by_name.setdefault(name, []).append(run)
-        newest = current.get(name)
-        if newest is None or run.created_at > newest.created_at:
+        runs = by_name.get(name)
+        if runs is None:
+            by_name[name] = [run]
             current[name] = run
+        else:
+            runs.append(run)
+            newest = current[name]
+            if _recency(run) > _recency(newest):
+                current[name] = run
     return current, by_name
+
+
+def _recency(run: LiveRun) -> tuple[int, int, str, str]:
+    return identity.recency(run.metadata, run.created_at, run.id)
+
+
+def unmarked_runs(thread: ThreadState) -> list[LiveRun]:
+    """Runs that carry no owner: never managed, or stripped of their reserved keys outside."""
+    return [run for run in thread.runs if identity.KEY_PROJECT not in run.metadata]
+
+
+def looks_like(run: DesiredRun, live: LiveRun) -> bool:
+    """Whether ``live`` is probably the run ``run`` declares, its reserved keys gone.
+
+    A run still naming itself (``reconciler.name``) without an owner is; a run with no reserved
+    key at all is when every field the manifest sets that the API echoes has that value.
+    """
+    name = live.metadata.get(identity.KEY_NAME)
+    if name is not None:
+        return name == run.name
+    if any(key.startswith(identity.RESERVED_PREFIX) for key in live.metadata):
+        return False
+    echoed = [f for f in run.spec if f not in CREATE_ONLY_FIELDS]
+    return bool(echoed) and all(
+        f in live.fields and _echo_matches(run.spec[f], live.fields[f]) for f in echoed
+    )
+
+
+def _echo_matches(want: JSON, have: JSON) -> bool:
+    """``have`` says ``want``, allowing the keys a server adds to echoed objects."""
+    if isinstance(want, dict):
+        return isinstance(have, dict) and all(
+            k in have and _echo_matches(v, have[k]) for k, v in want.items()
+        )
+    if isinstance(want, list):
+        return (
+            isinstance(have, list) and len(want) == len(have)
+            and all(_echo_matches(w, h) for w, h in zip(want, have, strict=True))
+        )
+    if isinstance(want, bool) or isinstance(have, bool):
+        return want is have
+    if isinstance(want, int | float) and isinstance(have, int | float):
+        return float(want) == float(have)
+    return bool(want == have)
 
 
 def _with_waits(changes: list[Change], active: tuple[str, ...]) -> list[Change]:
@@ -377,11 +461,11 @@ class _Planner:
             digest = self._meta_hashes[key] = identity.metadata_hash(metadata)
         return digest
 
-    def full_metadata(self, run: DesiredRun) -> dict[str, str]:
-        """User metadata plus the reserved keys: what a create or a modify sends."""
+    def full_metadata(self, run: DesiredRun, generation: int) -> dict[str, str]:
+        """User metadata plus the reserved keys: what a create sends."""
         reserved = identity.reserved_metadata(
             project=self.project, name=run.name, spec=run.spec, revision=run.revision,
-            user_metadata=run.metadata,
+            user_metadata=run.metadata, generation=generation,
         )
         return {**run.metadata, **reserved}
 
@@ -397,8 +481,42 @@ class _Planner:
             identity.KEY_META: meta_hash,
         }
 
-    def create_request(self, run: DesiredRun) -> dict[str, JSON]:
-        return {**run.spec, "metadata": self.full_metadata(run)}
+    def create_request(self, run: DesiredRun, generation: int = 1) -> dict[str, JSON]:
+        """The CreateRunRequest body; ``generation`` is one more than the run it replaces."""
+        return {**run.spec, "metadata": self.full_metadata(run, generation)}
+
+    def unmarked(self, run: DesiredRun, twin: LiveRun, *, recreate: bool) -> list[Change]:
+        """A declared run with no managed run, beside a run that looks like its stripped self.
+
+        Creating a twin of it costs money and cannot be undone, so without being told
+        (``recreate``) the plan only says so.
+        """
+        source = str(run.location) if run.location else None
+        if identity.KEY_NAME in twin.metadata:
+            why = (
+                f"run {twin.id} still names itself {run.name!r} but is no longer marked as "
+                "managed (its reconciler.project key was removed outside reconciler)"
+            )
+        else:
+            why = (
+                f"run {twin.id} matches this run's spec but is not marked as managed (its "
+                "reserved reconciler.* metadata was removed outside reconciler, or it was "
+                "never adopted)"
+            )
+        drift = Drift(
+            kind="unmarked",
+            message=(
+                f"{why}; no new run is planned: adopt it with `reconciler export --thread "
+                f"{run.thread_id} --adopt`, or plan with --recreate-unmarked to create another"
+            ),
+        )
+        if recreate:  # told to: plan as if there were no run, and still show the drift
+            first, *rest = self.declared(run, None)
+            return [dataclasses.replace(first, drift=(drift,)), *rest]
+        return [Change(
+            run.thread_id, run.name, Action.NOOP, (Reason.UNMARKED,), run_id=twin.id,
+            run_status=twin.status, source=source, drift=(drift,),
+        )]
 
     def declared(self, run: DesiredRun, live_run: LiveRun | None) -> list[Change]:
         """The changes one declared run needs (PRODUCT.md §5); usually one, at most two."""
@@ -426,8 +544,7 @@ class _Planner:
         drift: list[Drift] = []
         if metadata_differs:  # otherwise the live metadata hashes to the recorded hash
             drift.extend(self.metadata_drift(live_run, live_user))
-        recorded_hash = meta.get(identity.KEY_SPEC, "").partition(";")[0]
-        same_spec = recorded_hash == identity.spec_hash(run.spec, run.revision)
+        same_spec = identity.recorded_spec_hash(meta) == identity.spec_hash(run.spec, run.revision)
 
         changes: list[Change] = []
         if run.state is DesiredState.CANCELLED:
@@ -487,11 +604,10 @@ class _Planner:
     ) -> Change:
         """A new run for a changed spec; the recorded digests name the fields that force it."""
         meta = live_run.metadata
-        _, recorded_revision, recorded_fields = identity.decode_spec(
-            meta.get(identity.KEY_SPEC, "")
-        )
-        request = self.create_request(run)
-        _, _, digests = identity.decode_spec(request["metadata"][identity.KEY_SPEC])
+        record = identity.decode_spec(meta.get(identity.KEY_SPEC, ""))
+        recorded_revision, recorded_fields = record.revision, record.fields
+        request = self.create_request(run, (record.generation or 0) + 1)
+        digests = identity.decode_spec(request["metadata"][identity.KEY_SPEC]).fields
         changed = [
             name for name in IMMUTABLE_FIELDS if digests.get(name) != recorded_fields.get(name)
         ]

@@ -20,6 +20,7 @@ from reconciler.model import JSON
 from reconciler.plan import (
     PLAN_FORMAT_VERSION,
     Action,
+    Binding,
     Change,
     Drift,
     FieldChange,
@@ -35,12 +36,19 @@ __all__ = ["PlanFileError", "plan_from_dict", "plan_from_json", "plan_to_dict"]
 
 def plan_to_dict(plan: Plan) -> dict[str, Any]:
     """The JSON-compatible representation of ``plan`` (format ``PLAN_FORMAT_VERSION``)."""
+    backend = plan.backend
     return {
         "format_version": PLAN_FORMAT_VERSION,
+        "backend": None if backend is None else {
+            "base_url": backend.base_url,
+            "auth": backend.auth,
+            "api_version": backend.api_version,
+        },
         "options": {
             "project": plan.options.project,
             "prune": plan.options.prune,
             "targets": sorted(plan.options.targets),
+            "recreate_unmarked": plan.options.recreate_unmarked,
         },
         "partial": plan.partial,
         "has_changes": plan.has_changes,
@@ -78,15 +86,20 @@ def plan_from_dict(data: object) -> Plan:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
         raise PlanFileError(f"the plan file is malformed at {where}: {error.message}")
     options = data["options"]
+    backend = data["backend"]
     return Plan(
         options=PlanOptions(
             project=options["project"],
             prune=options["prune"],
             targets=frozenset(options["targets"]),
+            recreate_unmarked=options.get("recreate_unmarked", False),
         ),
         changes=tuple(_change_from_dict(c) for c in data["changes"]),
         fingerprints=dict(data["fingerprints"]),
         format_version=version,
+        backend=None if backend is None else Binding(
+            backend["base_url"], backend["auth"], backend["api_version"]
+        ),
     )
 
 

@@ -22,10 +22,11 @@ from reconciler.query.statements import (
     Statement,
     SubmitToolOutputs,
     Update,
+    is_write,
 )
 
 __all__ = [
     "FORMATS", "CancelRun", "Column", "Condition", "Describe", "Insert", "Op", "OrderBy",
     "QueryError", "QueryResult", "Select", "ShowMethods", "Statement", "SubmitToolOutputs",
-    "Update", "catalog_result", "execute", "parse", "render_result",
+    "Update", "catalog_result", "execute", "is_write", "parse", "render_result",
 ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler import identity
 from reconciler.client import AssistantsClient, JSONObject
 from reconciler.query.catalog import FIELD_NAMES, FIELDS, METHODS
 from reconciler.query.result import QueryResult
@@ -33,12 +34,24 @@ async def execute(client: AssistantsClient, statement: Statement) -> QueryResult
         labels = tuple(c.label for c in statement.columns)
         return QueryResult(labels, rows)
     if isinstance(statement, Insert):
-        run = await client.create_run(statement.thread_id, statement.body_dict())
+        body = statement.body_dict()
+        reserved = sorted(_reserved(body.get("metadata")))
+        if reserved:
+            raise QueryError(
+                f"metadata key {reserved[0]!r} is reserved: reconciler.* keys mark the runs "
+                "reconciler manages, and only `reconciler apply` writes them"
+            )
+        run = await client.create_run(statement.thread_id, body)
         return _one_run(run, f"created run {run.get('id')} on {statement.thread_id}")
     if isinstance(statement, Update):
-        run = await client.modify_run(statement.thread_id, statement.run_id,
-                                      dict(statement.metadata))
-        return _one_run(run, f"updated the metadata of run {statement.run_id}")
+        live = await client.get_run(statement.thread_id, statement.run_id)
+        metadata, kept = protected_metadata(live.get("metadata"), dict(statement.metadata))
+        run = await client.modify_run(statement.thread_id, statement.run_id, metadata)
+        note = (
+            f" (kept its {kept} reserved reconciler.* key{'s' if kept != 1 else ''}: the run "
+            "stays managed, and the next plan shows the edit as drift)" if kept else ""
+        )
+        return _one_run(run, f"updated the metadata of run {statement.run_id}{note}")
     if isinstance(statement, CancelRun):
         run = await client.cancel_run(statement.thread_id, statement.run_id)
         return _one_run(run, f"cancel requested for run {statement.run_id} "
@@ -53,6 +66,36 @@ async def execute(client: AssistantsClient, statement: Statement) -> QueryResult
     if catalog is not None:
         return catalog
     raise QueryError(f"cannot execute {type(statement).__name__}")
+
+
+def protected_metadata(live: object, wanted: dict[str, str]) -> tuple[dict[str, str], int]:
+    """What an UPDATE sends: the new metadata plus the run's reserved keys, kept as they are.
+
+    The API replaces the whole map, so an UPDATE that does not name them would silently strip
+    a managed run of its ownership, and the next plan would create a twin of it. Setting a
+    reserved key to another value is refused.
+    """
+    current = {str(k): str(v) for k, v in live.items()} if isinstance(live, dict) else {}
+    reserved = {k: v for k, v in current.items() if k.startswith(identity.RESERVED_PREFIX)}
+    for key in sorted(_reserved(wanted)):
+        if reserved.get(key) != wanted[key]:
+            raise QueryError(
+                f"metadata key {key!r} is reserved: reconciler.* keys mark the runs reconciler "
+                "manages, and only `reconciler apply` changes them"
+            )
+    merged = {**wanted, **reserved}
+    if len(merged) > identity.METADATA_MAX_PAIRS:
+        raise QueryError(
+            f"the run would have {len(merged)} metadata pairs with its {len(reserved)} reserved "
+            f"keys; the API allows {identity.METADATA_MAX_PAIRS}"
+        )
+    return merged, len(set(reserved) - set(wanted))
+
+
+def _reserved(metadata: object) -> set[str]:
+    if not isinstance(metadata, dict):
+        return set()
+    return {str(k) for k in metadata if str(k).startswith(identity.RESERVED_PREFIX)}
 
 
 def catalog_result(statement: Statement) -> QueryResult | None:

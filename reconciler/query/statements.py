@@ -137,3 +137,8 @@ class Describe(Statement):
 @dataclass(frozen=True)
 class ShowMethods(Statement):
     pass
+
+
+def is_write(statement: Statement) -> bool:
+    """Whether the statement changes a run (and so holds the project lock)."""
+    return isinstance(statement, Insert | Update | CancelRun | SubmitToolOutputs)

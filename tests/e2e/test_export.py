@@ -68,7 +68,11 @@ def test_exported_and_adopted_runs_plan_as_no_changes(env: object, ws: Workspace
     assert "additional_instructions" in result.text  # said to be lost, in a comment
 
     before = ws.cli("plan", ws.path, "--detailed-exitcode")
-    assert before.code == 2, before.out + before.err  # not adopted yet: would create
+    assert before.code == 0, before.out + before.err  # not adopted yet: no twin without asking
+    assert before.out.count("not marked as managed") == 2
+    recreate = ws.cli("plan", ws.path, "--detailed-exitcode", "--recreate-unmarked")
+    assert recreate.code == 2, recreate.out + recreate.err
+    assert "Plan: 1 to create" in recreate.out  # the cancelled one is declared cancelled
 
     adopt(api, result)
     planned = ws.cli("plan", ws.path, "--detailed-exitcode")

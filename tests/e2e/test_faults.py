@@ -98,7 +98,7 @@ def test_lost_create_answers_are_found_again_not_repeated(
         ws.write("runs.yaml", MANIFEST)
         result = ws.cli("apply", ws.path, "--auto-approve")
         assert result.code == 0, result.out + result.err
-        assert "looking the run up" in result.out
+        assert result.out.count("after a lost answer") == 3  # each found by its attempt id
         runs = managed_runs(srv.base_url)
         assert {k: len(v) for k, v in runs.items()} == {"alpha": 1, "beta": 1, "gamma": 1}
 

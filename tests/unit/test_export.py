@@ -117,7 +117,9 @@ def test_an_unmanaged_run_is_declared_with_every_echoed_field_and_adopted() -> N
     assert meta["team"] == "analytics"
     assert meta[identity.KEY_PROJECT] == PROJECT
     assert meta[identity.KEY_NAME] == "run-wezjwrich1ns"
-    assert meta[identity.KEY_SPEC].partition(";")[0] == identity.spec_hash(desired.spec, 0)
+    assert identity.decode_spec(meta[identity.KEY_SPEC]).digest == identity.spec_hash(
+        desired.spec, 0
+    )
     assert meta[identity.KEY_META] == identity.metadata_hash({"team": "analytics"})
     assert adopted_plan_changes(result, [run]) == []
 
@@ -193,7 +195,9 @@ def test_a_managed_run_created_with_create_only_fields_says_so_and_is_re_recorde
     desired = loaded(result)["greet"]
     assert dict(desired.spec) == {"assistant_id": "asst_demo"}
     (adoption,) = result.adoptions
-    assert adoption.metadata[identity.KEY_SPEC].startswith(identity.spec_hash(desired.spec, 0))
+    assert identity.decode_spec(adoption.metadata[identity.KEY_SPEC]).digest == (
+        identity.spec_hash(desired.spec, 0)
+    )
     assert adopted_plan_changes(result, [run]) == []
 
 

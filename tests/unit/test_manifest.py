@@ -250,9 +250,14 @@ def test_an_alias_to_nothing_is_located() -> None:
     assert "*nowhere" in problem.message
 
 
-def test_empty_and_comment_only_files_are_a_no_op() -> None:
+def test_empty_and_comment_only_files_are_refused_by_name() -> None:
+    """kubectl's "no objects passed to apply": an emptied file must not plan as nothing."""
     for text in ("", "\n\n", "# nothing here\n", "---\n", "---\n...\n"):
-        assert load(text) == ([], [])
+        runs, problems = load(text)
+        assert runs == []
+        assert [(p.location, "holds no manifest" in p.message) for p in problems] == [
+            (SourceLocation("m.yaml", 1, 1), True)
+        ]
 
 
 def test_yaml_bomb_is_refused_quickly_at_the_alias() -> None:

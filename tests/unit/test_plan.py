@@ -88,12 +88,12 @@ def only(result: Plan) -> Change:
     return result.changes[0]
 
 
-def full_metadata(run: DesiredRun) -> dict[str, str]:
+def full_metadata(run: DesiredRun, generation: int = 1) -> dict[str, str]:
     return {
         **run.metadata,
         **identity.reserved_metadata(
             project=PROJECT, name=run.name, spec=run.spec, revision=run.revision,
-            user_metadata=run.metadata,
+            user_metadata=run.metadata, generation=generation,
         ),
     }
 
@@ -142,7 +142,8 @@ def test_replace_names_the_changed_field_with_echoed_before_value() -> None:
     assert change.field_changes == (
         FieldChange("instructions", "Summarise the KPIs.", "New text."),
     )
-    assert change.create_request == {**run.spec, "metadata": full_metadata(run)}
+    # one generation after the run it replaces: the new run is current on any host
+    assert change.create_request == {**run.spec, "metadata": full_metadata(run, generation=2)}
     assert change.wait_for == ("run_old",)  # cancel is asynchronous
 
 

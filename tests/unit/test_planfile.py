@@ -9,7 +9,16 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler.plan import Action, Change, Drift, FieldChange, Plan, PlanOptions, ToolOutput
+from reconciler.plan import (
+    Action,
+    Binding,
+    Change,
+    Drift,
+    FieldChange,
+    Plan,
+    PlanOptions,
+    ToolOutput,
+)
 from reconciler.planfile import PlanFileError, plan_from_dict, plan_from_json, plan_to_dict
 from reconciler.schemas import load_schema
 from tests.unit.test_render import busy_plan
@@ -31,9 +40,11 @@ def rich_plan() -> Plan:
         source="m.yaml:1:1",
     )
     return Plan(
-        PlanOptions("analytics", prune=True, targets=frozenset({"odd", "thread_a/fresh"})),
+        PlanOptions("analytics", prune=True, targets=frozenset({"odd", "thread_a/fresh"}),
+                    recreate_unmarked=True),
         (*base.changes, extra),
         dict(base.fingerprints),
+        backend=Binding("https://llm.example.com/openai", "azure", "2024-05-01-preview"),
     )
 
 
@@ -67,7 +78,8 @@ def test_representation_matches_the_schema_and_carries_a_summary() -> None:
     data = saved(busy_plan())
     Draft202012Validator.check_schema(load_schema("plan"))
     assert list(Draft202012Validator(load_schema("plan")).iter_errors(data)) == []
-    assert data["format_version"] == "1.0"
+    assert data["format_version"] == "2.0"
+    assert data["backend"] is None  # computed by the pure planner alone: apply refuses it
     assert data["summary"]["create"] == 1
     assert data["summary"]["replace"] == 2
     assert data["has_changes"] is True
@@ -77,8 +89,8 @@ def test_representation_matches_the_schema_and_carries_a_summary() -> None:
 
 def test_other_format_version_is_refused_clearly() -> None:
     data = saved(busy_plan())
-    data["format_version"] = "2.0"
-    with pytest.raises(PlanFileError, match=r"format version '2\.0'.*reads version '1\.0'"):
+    data["format_version"] = "1.0"
+    with pytest.raises(PlanFileError, match=r"format version '1\.0'.*reads version '2\.0'"):
         plan_from_dict(data)
 
 

@@ -221,7 +221,7 @@ def test_json_is_the_saved_plan_representation() -> None:
     result = busy_plan()
     text = render_json(result)
     assert json.loads(text) == json.loads(json.dumps(plan_to_dict(result)))
-    assert json.loads(text)["format_version"] == "1.0"
+    assert json.loads(text)["format_version"] == "2.0"
 
 
 def test_renderers_handle_an_empty_plan() -> None:

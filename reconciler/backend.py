@@ -1,0 +1,191 @@
+"""Where the API is: flags, environment and ``reconciler.toml`` turned into one backend.
+
+The application layer between the command line and the client: it decides the base URL, the
+auth style and the project, opens the client (or the embedded emulator), and binds a saved plan
+to the backend it was computed against, so that ``apply PLANFILE`` talks to that host and no
+other. Nothing here parses flags (that is the CLI's) or prints.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from reconciler.client import DEFAULT_BASE_URL, AssistantsClient, ClientSettings
+from reconciler.config import ProjectConfig, project_name_problem
+from reconciler.errors import ConfigError
+from reconciler.plan import Binding, Plan
+
+DEFAULT_EMULATOR_STATE = ".reconciler/emulator.sqlite"
+EMULATOR_SCHEME = "emulator:"
+DEFAULT_CONCURRENCY = 16
+
+
+@dataclass(frozen=True)
+class BackendFlags:
+    """What the command line said about the backend (``None``: not said)."""
+
+    emulator: bool = False
+    emulator_state: str = DEFAULT_EMULATOR_STATE
+    base_url: str | None = None
+    concurrency: int | None = None
+    project: str | None = None
+
+
+@dataclass(frozen=True)
+class Backend:
+    """One resolved backend: the embedded emulator's state file, or an HTTP base URL."""
+
+    binding: Binding
+    concurrency: int
+    emulator_state: str | None = None  # set for the embedded emulator
+
+    @property
+    def journal_key(self) -> str:
+        """The name of this backend in the intent journal (never the key)."""
+        return self.binding.base_url
+
+
+def resolve_backend(
+    flags: BackendFlags, config: ProjectConfig, env: Mapping[str, str] | None = None
+) -> Backend:
+    """The backend flags, environment and config select (flags win, then environment)."""
+    env = os.environ if env is None else env
+    concurrency = flags.concurrency or config.concurrency or DEFAULT_CONCURRENCY
+    if flags.emulator:
+        state = os.path.abspath(flags.emulator_state)
+        return Backend(Binding(EMULATOR_SCHEME + state), concurrency, state)
+    base_url = flags.base_url or env.get("OPENAI_BASE_URL") or config.base_url or DEFAULT_BASE_URL
+    return Backend(Binding(base_url, config.auth, config.api_version), concurrency)
+
+
+def bound_backend(
+    saved: Plan, flags: BackendFlags, config: ProjectConfig,
+    env: Mapping[str, str] | None = None,
+) -> Backend:
+    """The backend of a saved plan; refuses flags, environment or config that point elsewhere.
+
+    A plan read from one host and applied to another would act on runs it never saw (and send
+    the key where the plan was never computed), so every explicit choice must agree with it.
+    """
+    env = os.environ if env is None else env
+    bound = saved.backend
+    if bound is None:
+        raise ConfigError("the saved plan does not say which backend it was computed against")
+    concurrency = flags.concurrency or config.concurrency or DEFAULT_CONCURRENCY
+    chosen: list[tuple[str, Binding]] = []
+    if flags.emulator:
+        state = os.path.abspath(flags.emulator_state)
+        chosen.append(("--emulator", Binding(EMULATOR_SCHEME + state)))
+    if flags.base_url:
+        chosen.append(("--base-url", Binding(flags.base_url, bound.auth, bound.api_version)))
+    if env.get("OPENAI_BASE_URL"):
+        chosen.append(
+            ("OPENAI_BASE_URL", Binding(env["OPENAI_BASE_URL"], bound.auth, bound.api_version))
+        )
+    if config.path and (config.base_url or config.auth != "bearer" or config.api_version):
+        where = config.path
+        chosen.append((where, Binding(config.base_url or bound.base_url, config.auth,
+                                      config.api_version)))
+    for source, binding in chosen:
+        if not same_backend(binding, bound):
+            raise ConfigError(
+                f"the saved plan was computed against {bound.describe()}, but {source} points "
+                f"at {binding.describe()}: apply it against the backend it was made for, or "
+                "run `reconciler plan` again there"
+            )
+    project = flags.project or config.project
+    if project and project != saved.options.project:
+        source = "--project" if flags.project else (config.path or "reconciler.toml")
+        raise ConfigError(
+            f"the saved plan belongs to project {saved.options.project!r}, but {source} says "
+            f"{project!r}"
+        )
+    if bound.base_url.startswith(EMULATOR_SCHEME):
+        state = bound.base_url.removeprefix(EMULATOR_SCHEME)
+        return Backend(bound, concurrency, state)
+    return Backend(bound, concurrency)
+
+
+def same_backend(a: Binding, b: Binding) -> bool:
+    """Whether two bindings name one backend (URLs compared as URLs, not as strings)."""
+    return (_normal_url(a.base_url), a.auth, a.api_version or None) == (
+        _normal_url(b.base_url), b.auth, b.api_version or None
+    )
+
+
+def _normal_url(url: str) -> str:
+    if url.startswith(EMULATOR_SCHEME):
+        return url
+    try:
+        parsed = httpx.URL(url.strip())
+    except (httpx.InvalidURL, TypeError):
+        return url.strip()
+    port = f":{parsed.port}" if parsed.port is not None else ""
+    path = parsed.path.rstrip("/")
+    return f"{parsed.scheme.lower()}://{parsed.host.lower()}{port}{path}"
+
+
+def resolve_project(flags: BackendFlags, config: ProjectConfig) -> str:
+    """The owning project: ``--project``, then ``project`` in ``reconciler.toml``."""
+    if flags.project:
+        problem = project_name_problem(flags.project)
+        if problem:
+            raise ConfigError(f"--project {problem}")
+    project = flags.project or config.project
+    if not project:
+        raise ConfigError(
+            "no project name: add reconciler.toml with `project = \"NAME\"` beside the "
+            "manifests, or pass --project NAME"
+        )
+    return project
+
+
+@contextlib.asynccontextmanager
+async def open_client(backend: Backend) -> AsyncIterator[AssistantsClient]:
+    """The API client for this invocation: embedded emulator or a real base URL."""
+    if backend.emulator_state is not None:
+        transport = _embedded_emulator(backend.emulator_state)
+        settings = ClientSettings(base_url="http://emulator/v1", concurrency=backend.concurrency)
+        async with AssistantsClient(settings, transport=transport) as client:
+            yield client
+        return
+    binding = backend.binding
+    overrides: dict[str, Any] = {
+        "concurrency": backend.concurrency, "base_url": binding.base_url, "auth": binding.auth,
+    }
+    if binding.api_version:
+        overrides["api_version"] = binding.api_version
+    settings = ClientSettings.from_env(**overrides)
+    if not settings.api_key and settings.base_url.rstrip("/") == DEFAULT_BASE_URL:
+        raise ConfigError(
+            "OPENAI_API_KEY is not set (set it, point OPENAI_BASE_URL at a compatible host, "
+            "or use --emulator)"
+        )
+    async with AssistantsClient(settings) as client:
+        yield client
+
+
+def _embedded_emulator(state_file: str) -> httpx.AsyncBaseTransport:
+    from reconciler.emulator import (  # imported here: only --emulator needs the server side
+        DEMO_FIXTURES_PATH,
+        EmulatorConfig,
+        RunTiming,
+        create_app,
+        load_fixtures,
+    )
+
+    path = Path(state_file)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"{state_file}: cannot create its folder ({exc})") from exc
+    fixtures = load_fixtures(DEMO_FIXTURES_PATH)
+    config = EmulatorConfig(state_path=str(path), timing=RunTiming.fast(), fixtures=fixtures)
+    return httpx.ASGITransport(app=create_app(config))
