@@ -25,6 +25,7 @@ from reconciler.plan import Binding, Plan
 DEFAULT_EMULATOR_STATE = ".reconciler/emulator.sqlite"
 EMULATOR_SCHEME = "emulator:"
 DEFAULT_CONCURRENCY = 16
+DEFAULT_REQUEST_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,7 @@ class Backend:
     binding: Binding
     concurrency: int
     emulator_state: str | None = None  # set for the embedded emulator
+    request_timeout: float = DEFAULT_REQUEST_TIMEOUT
 
     @property
     def journal_key(self) -> str:
@@ -58,11 +60,12 @@ def resolve_backend(
     """The backend flags, environment and config select (flags win, then environment)."""
     env = os.environ if env is None else env
     concurrency = flags.concurrency or config.concurrency or DEFAULT_CONCURRENCY
+    timeout = config.request_timeout or DEFAULT_REQUEST_TIMEOUT
     if flags.emulator:
         state = os.path.abspath(flags.emulator_state)
-        return Backend(Binding(EMULATOR_SCHEME + state), concurrency, state)
+        return Backend(Binding(EMULATOR_SCHEME + state), concurrency, state, timeout)
     base_url = flags.base_url or env.get("OPENAI_BASE_URL") or config.base_url or DEFAULT_BASE_URL
-    return Backend(Binding(base_url, config.auth, config.api_version), concurrency)
+    return Backend(Binding(base_url, config.auth, config.api_version), concurrency, None, timeout)
 
 
 def bound_backend(
@@ -107,10 +110,11 @@ def bound_backend(
             f"the saved plan belongs to project {saved.options.project!r}, but {source} says "
             f"{project!r}"
         )
+    timeout = config.request_timeout or DEFAULT_REQUEST_TIMEOUT
     if bound.base_url.startswith(EMULATOR_SCHEME):
         state = bound.base_url.removeprefix(EMULATOR_SCHEME)
-        return Backend(bound, concurrency, state)
-    return Backend(bound, concurrency)
+        return Backend(bound, concurrency, state, timeout)
+    return Backend(bound, concurrency, None, timeout)
 
 
 def same_backend(a: Binding, b: Binding) -> bool:
@@ -152,13 +156,15 @@ async def open_client(backend: Backend) -> AsyncIterator[AssistantsClient]:
     """The API client for this invocation: embedded emulator or a real base URL."""
     if backend.emulator_state is not None:
         transport = _embedded_emulator(backend.emulator_state)
-        settings = ClientSettings(base_url="http://emulator/v1", concurrency=backend.concurrency)
+        settings = ClientSettings(base_url="http://emulator/v1", concurrency=backend.concurrency,
+                                  timeout=backend.request_timeout)
         async with AssistantsClient(settings, transport=transport) as client:
             yield client
         return
     binding = backend.binding
     overrides: dict[str, Any] = {
         "concurrency": backend.concurrency, "base_url": binding.base_url, "auth": binding.auth,
+        "timeout": backend.request_timeout,
     }
     if binding.api_version:
         overrides["api_version"] = binding.api_version

@@ -52,7 +52,7 @@ from reconciler.plan import Plan, PlanOptions, fingerprint
 from reconciler.planfile import plan_from_dict
 from reconciler.progress import LiveProgress, PlainProgress
 from reconciler.render import render_json, render_markdown, render_text
-from reconciler.session import WriteGuard, lock_url, project_root
+from reconciler.session import STATE_FOLDER, WriteGuard, lock_url, project_root
 from reconciler.sources import read_sources
 
 if TYPE_CHECKING:  # export and query are imported by their commands: plan and apply never pay
@@ -455,6 +455,7 @@ def apply(
     apply_options = ApplyOptions(
         wait=wait, timeout=timeout, poll_interval=poll_interval, settle_poll=settle_poll,
         settle_window=window if window is not None else ApplyOptions.settle_window,
+        request_timeout=backend.request_timeout,
     )
 
     async def go() -> int:
@@ -649,6 +650,49 @@ def query(sql: str, fmt: str, **kwargs: Any) -> int:
     click.echo(render_result(result, fmt), nl=False)
     if result.message:
         _err(result.message)
+    return EXIT_OK
+
+
+@cli.group("lock")
+def lock_group() -> None:
+    """Show or break the project's local lock (Terraform's force-unlock)."""
+
+
+@lock_group.command("show")
+@click.argument("path", default=".")
+def lock_show(path: str) -> int:
+    """Who holds the lock of the project at PATH (a manifest folder or file)."""
+    from reconciler.lock import local_lock_status
+
+    config = load_project_config([path])
+    url = lock_url(config)
+    if url is not None:
+        raise ConfigError(
+            "this project uses the shared PostgreSQL lock, which dies with its holder's "
+            "connection: there is nothing to show or break here"
+        )
+    folder = project_root(config, [path]) / STATE_FOLDER
+    status = local_lock_status(folder)
+    if status.holder is None:
+        click.echo(f"Not locked ({folder}).")
+    elif status.held:
+        click.echo(f"Locked by {status.holder.describe()}.")
+    else:
+        click.echo(f"Not locked: the last holder, {status.holder.describe()}, is gone.")
+    return EXIT_OK
+
+
+@lock_group.command("force-unlock")
+@click.argument("lock_id")
+@click.argument("path", default=".")
+def lock_force_unlock(lock_id: str, path: str) -> int:
+    """Break the local lock LOCK_ID of a holder that hangs or is gone for good."""
+    from reconciler.lock import force_unlock_local
+
+    config = load_project_config([path])
+    folder = project_root(config, [path]) / STATE_FOLDER
+    holder = force_unlock_local(folder, lock_id)
+    click.echo(f"Broke the lock held by {holder.describe()}.")
     return EXIT_OK
 
 

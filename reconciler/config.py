@@ -12,6 +12,7 @@ can share a thread without touching each other's runs) and, optionally, how to r
     lock = "postgresql://ci@db/locks"     # a shared lock for runners on many machines
     lock_timeout = 30                     # seconds a writing command waits for the lock
     settle_window = 60                    # seconds an ambiguous create may take to show up
+    request_timeout = 60                  # seconds before one request is given up
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ AuthMode = Literal["bearer", "azure"]
 _AUTH_MODES: tuple[AuthMode, ...] = ("bearer", "azure")
 _KEYS = (
     "project", "base_url", "auth", "api_version", "concurrency", "lock", "lock_timeout",
-    "settle_window",
+    "settle_window", "request_timeout",
 )
 _LOCK_SCHEMES = ("postgresql", "postgres")
 #: Longest wait accepted for the lock or the settle window: a day.
@@ -68,6 +69,7 @@ class ProjectConfig:
     lock: str | None = None  # postgresql://… for the shared lock; None: the local lock file
     lock_timeout: float | None = None
     settle_window: float | None = None
+    request_timeout: float | None = None
     path: str | None = None  # the file it was read from (its folder holds .reconciler/)
 
 
@@ -167,9 +169,15 @@ def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]
         lock = None
     lock_timeout = _seconds(data, "lock_timeout", where, problems)
     settle_window = _seconds(data, "settle_window", where, problems)
+    request_timeout = _seconds(data, "request_timeout", where, problems)
+    if request_timeout == 0:
+        problems.append(Problem(where.value("request_timeout"),
+                                "request_timeout: must be more than 0 seconds"))
+        request_timeout = None
 
     config = ProjectConfig(
-        project, base_url, auth, api_version, concurrency, lock, lock_timeout, settle_window
+        project, base_url, auth, api_version, concurrency, lock, lock_timeout, settle_window,
+        request_timeout,
     )
     return config, sorted(problems, key=lambda p: p.sort_key)
 

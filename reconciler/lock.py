@@ -68,7 +68,7 @@ class LockHeldError(LockError):
         if force_unlock_hint and holder is not None:
             message += (
                 f"; if that process is gone for good, "
-                f"`reconciler force-unlock {holder.lock_id}` breaks it"
+                f"`reconciler lock force-unlock {holder.lock_id}` breaks it"
             )
         super().__init__(message)
 
