@@ -207,7 +207,7 @@ def test_two_locks_in_one_process_exclude_each_other(tmp_path: Path) -> None:
         assert message == (
             f"the project 'analytics' is locked by {first.describe()}; waited 0s "
             f"(--lock-timeout); if that process is gone for good, "
-            f"`reconciler force-unlock {first.lock_id}` breaks it"
+            f"`reconciler lock force-unlock {first.lock_id}` breaks it"
         )
         for part in (first.who, first.host, str(first.pid), first.command, first.since,
                      first.lock_id):
