@@ -179,14 +179,20 @@ class _ThreadWork:
 
 @dataclass
 class _Settling:
-    """Create attempts of one address whose run may still appear, with their deadlines."""
+    """Every create attempt of one address (this apply's and the journal's), each with the
+    wall-clock time until which its run may still appear. Attempts are never forgotten while
+    the address is worked on: a run landing after its window is still recognised as ours."""
 
-    deadlines: dict[str, float] = field(default_factory=dict)  # attempt id → wall-clock time
+    deadlines: dict[str, float] = field(default_factory=dict)
     last_error: str = ""
 
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+#: Unresolved journal records older than this are dropped: whatever they did has long shown.
+JOURNAL_HORIZON = 7 * 86_400.0
 
 
 def new_attempt_id() -> str:
@@ -233,7 +239,11 @@ class Applier:
         self._deadline = self._clock() + self.options.timeout
         self._project = plan.options.project
         self._earlier = {}
+        horizon = self._wall() - JOURNAL_HORIZON
         for intent in self.journal.pending(self._project, self.backend):
+            if intent.started_at < horizon:  # long settled either way: forget it
+                self.journal.resolve(intent.attempt_id)
+                continue
             self._earlier.setdefault((intent.thread_id, intent.name), []).append(intent)
         by_thread: dict[str, _ThreadWork] = {}
         for change in plan.actionable:
@@ -368,9 +378,28 @@ class Applier:
         sends = busy_refusals = 0
         while True:
             thread = await read_thread(self.client, change.thread_id)
-            current = index_thread(thread, self._project)[0].get(change.name)
+            current_runs, by_name = index_thread(thread, self._project)
+            current = current_runs.get(change.name)
             if current is not None and current.id != change.run_id:
-                return self._claim(change, current, settling)
+                attempt = identity.attempt_of(current.metadata) or ""
+                if attempt not in settling.deadlines:
+                    self._resolve(settling)
+                    return self._foreign(change, current)
+                settling.deadlines[attempt] = 0.0  # found: nothing to wait for any more
+                if await self._still_settling(settling):
+                    continue  # another send of ours may still land: see it before judging
+                ours = [r.id for r in by_name[change.name]
+                        if identity.attempt_of(r.metadata) in settling.deadlines]
+                self._resolve(settling)
+                if len(ours) > 1:
+                    raise ReconcilerError(
+                        f"{change.address}: {len(ours)} runs were created for this name "
+                        f"({', '.join(sorted(ours))}): a create committed after its "
+                        f"{self.options.settle_window:g}s settle window and was sent again. "
+                        f"{current.id} is the current one; cancel the others and raise "
+                        "settle_window above the host's commit delay"
+                    )
+                return current.id, f"found (attempt {attempt}, after a lost answer)"
             if await self._still_settling(settling):
                 continue
             if sends >= self.options.max_attempts:  # its attempts stay in the journal
@@ -381,7 +410,6 @@ class Applier:
                     f"{sends} tr{'ies' if sends != 1 else 'y'}: run `reconciler plan` later to "
                     "see whether it did"
                 )
-            self._resolve(settling)  # their windows passed: they made nothing
             if any(run.is_active for run in thread.runs):
                 await self._wait_thread_free(change, work)
                 continue
@@ -414,13 +442,8 @@ class Applier:
             self._resolve(settling)
             return _run_id(run, change), "created"
 
-    def _claim(self, change: Change, current: LiveRun, settling: _Settling) -> tuple[str, str]:
-        """A run for this name that the plan did not see: ours after a lost answer, or not."""
-        attempt = identity.attempt_of(current.metadata)
-        ours = attempt is not None and attempt in settling.deadlines
-        self._resolve(settling)
-        if ours:
-            return current.id, f"found (attempt {attempt}, after a lost answer)"
+    def _foreign(self, change: Change, current: LiveRun) -> tuple[str, str]:
+        """A run for this name that the plan did not see and no attempt of ours made."""
         body = change.create_request or {}
         wanted = identity.recorded_spec_hash(body.get("metadata") or {})
         if identity.recorded_spec_hash(current.metadata) == wanted:
@@ -430,10 +453,13 @@ class Applier:
             "with another spec; nothing was created: run `reconciler plan` again"
         )
 
+    def _pending(self, settling: _Settling) -> bool:
+        now = self._wall()
+        return any(deadline > now for deadline in settling.deadlines.values())
+
     async def _still_settling(self, settling: _Settling) -> bool:
         """Whether an attempt of this address may still appear; if so, wait a little."""
-        now = self._wall()
-        if not any(deadline > now for deadline in settling.deadlines.values()):
+        if not self._pending(settling):
             return False
         await self._sleep(self.options.settle_poll)
         return True

@@ -88,7 +88,7 @@ class FieldChange:
 class Drift:
     """A change made outside reconciler since the last apply, shown apart from the plan."""
 
-    kind: str  # "metadata" | "cancelled" | "unmarked"
+    kind: str  # "metadata" | "cancelled" | "unmarked" | "duplicate"
     message: str
     fields: tuple[FieldChange, ...] = ()
 
@@ -295,7 +295,12 @@ def plan_thread(
                 orphans.remove(twin)
                 changes.extend(planner.unmarked(run, twin, recreate=options.recreate_unmarked))
                 continue
-        changes.extend(planner.declared(run, live_run))
+        planned = planner.declared(run, live_run)
+        if live_run is not None and len(managed[run.name]) > 1:
+            twins = _twins(live_run, managed[run.name])
+            if twins:
+                planned[0] = dataclasses.replace(planned[0], drift=(*planned[0].drift, twins))
+        changes.extend(planned)
 
     for name, runs in managed.items():
         if name in declared:
@@ -370,6 +375,27 @@ def index_thread(
 
 def _recency(run: LiveRun) -> tuple[int, int, str, str]:
     return identity.recency(run.metadata, run.created_at, run.id)
+
+
+def _twins(current: LiveRun, runs: Sequence[LiveRun]) -> Drift | None:
+    """Runs of the current run's generation beside it: made by one create that landed twice
+    (a commit later than its settle window) or by applies that ran without the lock."""
+    generation = identity.recorded_generation(current.metadata)
+    twins = sorted(
+        run.id for run in runs
+        if run.id != current.id and identity.recorded_generation(run.metadata) == generation
+    )
+    if not twins:
+        return None
+    return Drift(
+        kind="duplicate",
+        message=(
+            f"{len(twins)} other run{'s' if len(twins) != 1 else ''} of this name and generation "
+            f"exist beside the current run {current.id}: {', '.join(twins)}; reconciler acts only "
+            "on the current run (cancel the others with `reconciler query \"EXEC "
+            "openai.assistants.runs.cancel_run …\"` if they are still active)"
+        ),
+    )
 
 
 def unmarked_runs(thread: ThreadState) -> list[LiveRun]:

@@ -516,3 +516,38 @@ def test_fingerprint_sees_which_calls_are_pending() -> None:
 def test_fingerprint_depends_on_the_project() -> None:
     thread = _thread(managed(desired(), "r1", "in_progress"))
     assert fingerprint(thread, PROJECT) != fingerprint(thread, "billing")
+
+
+# --- twins and stripped runs -----------------------------------------------------------------
+
+
+def test_twins_of_the_current_run_are_shown_as_drift_and_not_acted_on() -> None:
+    run = desired()
+    first = managed(run, "run_b", created_at=100)
+    twin = managed(run, "run_a", created_at=100)  # the same generation: one create, twice
+    change = only(make([run], state(first, twin)))
+    assert change.action is Action.NOOP and change.run_id == "run_b"  # ties: the larger id
+    (drift,) = change.drift
+    assert drift.kind == "duplicate"
+    assert "1 other run of this name and generation exist beside the current run run_b: run_a" \
+        in drift.message
+
+
+def test_a_run_that_lost_only_its_owner_key_is_not_twinned() -> None:
+    run = desired()
+    live = managed(run, "run_x")
+    stripped = LiveRun(live.id, live.thread_id, live.status, live.created_at,
+                       {k: v for k, v in live.metadata.items() if k != identity.KEY_PROJECT})
+    change = only(make([run], state(stripped)))
+    assert change.action is Action.NOOP and change.reasons == (Reason.UNMARKED,)
+    assert "still names itself 'report'" in change.drift[0].message
+    told = plan([run], state(stripped), PlanOptions(PROJECT, recreate_unmarked=True))
+    assert [c.action for c in told.changes] == [Action.CREATE]
+    assert told.changes[0].drift[0].kind == "unmarked"
+
+
+def test_a_foreign_run_with_another_spec_is_no_twin() -> None:
+    run = desired()
+    other = LiveRun("run_y", run.thread_id, "completed", 5, {},
+                    fields={"assistant_id": "asst_other"})
+    assert only(make([run], state(other))).action is Action.CREATE
