@@ -184,7 +184,19 @@ class _Settling:
     the address is worked on: a run landing after its window is still recognised as ours."""
 
     deadlines: dict[str, float] = field(default_factory=dict)
+    sent_at: dict[str, float] = field(default_factory=dict)  # wall-clock time of each send
     last_error: str = ""
+
+    def landed(self, attempt: str, now: float, window: float) -> None:
+        """``attempt``'s run was seen. If it took longer than its window, the host commits that
+        late: every other attempt gets as long again (from its own send) to show its twin."""
+        if self.deadlines.get(attempt) == 0.0:
+            return  # seen before: its delay was taken into account then
+        taken = now - self.sent_at.get(attempt, now)
+        self.deadlines[attempt] = 0.0  # seen: nothing to wait for
+        for other, deadline in self.deadlines.items():
+            if deadline > 0.0:
+                self.deadlines[other] = max(deadline, self.sent_at.get(other, now) + taken + window)
 
 
 Clock = Callable[[], float]
@@ -371,6 +383,7 @@ class Applier:
         grace = self.options.request_timeout + self.options.settle_window
         for intent in self._earlier.get((change.thread_id, change.name), []):
             settling.deadlines[intent.attempt_id] = intent.started_at + grace
+            settling.sent_at[intent.attempt_id] = intent.started_at
         if settling.deadlines:
             self.hooks.progress(
                 change.address, "an earlier apply may have created this run; looking for it"
@@ -385,7 +398,7 @@ class Applier:
                 if attempt not in settling.deadlines:
                     self._resolve(settling)
                     return self._foreign(change, current)
-                settling.deadlines[attempt] = 0.0  # found: nothing to wait for any more
+                settling.landed(attempt, self._wall(), self.options.settle_window)
                 if await self._still_settling(settling):
                     continue  # another send of ours may still land: see it before judging
                 ours = [r.id for r in by_name[change.name]
@@ -414,8 +427,10 @@ class Applier:
                 await self._wait_thread_free(change, work)
                 continue
             attempt = self._attempt_ids()
+            settling.sent_at[attempt] = self._wall()
             self.journal.record(Intent(
-                attempt, self._project, self.backend, change.thread_id, change.name, self._wall()
+                attempt, self._project, self.backend, change.thread_id, change.name,
+                settling.sent_at[attempt],
             ))
             sends += 1
             try:

@@ -147,21 +147,25 @@ def duplicates(counts: dict[tuple[str, str], int]) -> int:
 
 @dataclass
 class InProcess:
-    """``plan`` in this process (the same ``reconciler.cli.run`` as the console script): one
-    interpreter start less where a test only needs the final check."""
+    """The CLI in this process (``reconciler.cli.run``, what the console script calls): one
+    interpreter start less where a test only needs a final apply or check."""
 
     monkeypatch: pytest.MonkeyPatch
     capsys: pytest.CaptureFixture[str]
 
-    def plan(self, root: Path, base_url: str) -> Finished:
-        """``plan ROOT --detailed-exitcode`` against ``base_url``."""
+    def cli(self, base_url: str, *args: str) -> Finished:
+        """``reconciler ARGS…`` against ``base_url``, with the local lock."""
         self.monkeypatch.setenv("OPENAI_BASE_URL", base_url)
         self.monkeypatch.setenv("OPENAI_API_KEY", KEY)
         self.monkeypatch.delenv("RECONCILER_LOCK_URL", raising=False)
         self.capsys.readouterr()
-        code = run(["--no-color", "plan", str(root), "--detailed-exitcode"])
+        code = run(["--no-color", *args])
         out, err = self.capsys.readouterr()
         return Finished(os.getpid(), code, out, err)
+
+    def plan(self, root: Path, base_url: str) -> Finished:
+        """``plan ROOT --detailed-exitcode``: 0 when the live runs match the manifests."""
+        return self.cli(base_url, "plan", str(root), "--detailed-exitcode")
 
 
 def run_cli(args: Sequence[str], env: dict[str, str], *,
