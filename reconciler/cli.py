@@ -51,6 +51,7 @@ from reconciler.manifest import ManifestSet, load_manifests
 from reconciler.plan import Plan, PlanOptions, fingerprint
 from reconciler.planfile import plan_from_dict
 from reconciler.progress import LiveProgress, PlainProgress
+from reconciler.redact import RedactingStream, Redactor
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.session import STATE_FOLDER, WriteGuard, lock_url, project_root
 from reconciler.sources import read_sources
@@ -252,7 +253,7 @@ def write_text_file(path: str, text: str) -> None:
     target = Path(path)
     tmp = target.with_name(f".{target.name}.tmp")
     try:
-        tmp.write_text(text, "utf-8")
+        tmp.write_text(Redactor.from_env().redact(text), "utf-8")
         tmp.replace(target)
     except OSError as exc:
         raise ConfigError(f"{path}: cannot write it ({exc.strerror or exc})") from exc
@@ -750,19 +751,25 @@ def emulator_serve(
 # -- entry point -------------------------------------------------------------------------------
 
 
-def redact(text: str, secrets: Sequence[str | None]) -> str:
-    """Belt and braces: no configured secret ever reaches the terminal."""
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "***")
-    return text
-
-
 def run(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI and return its exit code (tests call this; ``main`` exits with it)."""
+    """Run the CLI and return its exit code (tests call this; ``main`` exits with it).
+
+    Standard output and standard error pass through one redactor for the whole command, so no
+    secret reaches the terminal or a log, whoever prints it.
+    """
     args = list(sys.argv[1:] if argv is None else argv)
+    redactor = Redactor.from_env()
+    out, err = sys.stdout, sys.stderr
+    sys.stdout = RedactingStream(out, redactor)
+    sys.stderr = RedactingStream(err, redactor)
+    try:
+        return _run(args)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(args: list[str]) -> int:
     debug = "--debug" in args
-    secrets = [os.environ.get("OPENAI_API_KEY")]
     try:
         result = cli.main(args=args, prog_name="reconciler", standalone_mode=False,
                           obj=Settings(argv=args))
@@ -775,28 +782,28 @@ def run(argv: Sequence[str] | None = None) -> int:
         _err("Aborted.")
         return EXIT_ERROR
     except click.ClickException as exc:  # usage errors: exit 1, never 2
-        _err(redact(f"Error: {exc.format_message()}", secrets))
+        _err(f"Error: {exc.format_message()}")
         if isinstance(exc, click.UsageError) and exc.ctx is not None:
             _err(f"Try '{exc.ctx.command_path} --help' for help.")
         return EXIT_ERROR
     except ManifestError as exc:
         for problem in exc.problems:
-            _err(redact(problem, secrets))
+            _err(problem)
         _err(f"Error: {exc}; nothing was sent to the API.")
         return EXIT_ERROR
     except ReconcilerError as exc:
         if debug:
-            _err(redact(traceback.format_exc(), secrets))
-        _err(redact(f"Error: {exc}", secrets))
+            _err(traceback.format_exc())
+        _err(f"Error: {exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         _err("Interrupted. Run `reconciler plan` to see what is left.")
         return EXIT_ERROR
     except Exception as exc:  # a bug: say so plainly, with the traceback only on request
         if debug:
-            _err(redact(traceback.format_exc(), secrets))
-        _err(redact(f"Error: internal error ({type(exc).__name__}: {exc}); "
-                    "rerun with --debug for details", secrets))
+            _err(traceback.format_exc())
+        _err(f"Error: internal error ({type(exc).__name__}: {exc}); "
+             "rerun with --debug for details")
         return EXIT_ERROR
 
 

@@ -358,12 +358,26 @@ def _export_run(
 
 def _describe(obj: Mapping[str, Any]) -> str:
     """The comment line naming the run an entry came from."""
-    parts = [str(obj["id"]), str(obj.get("status", "unknown status"))]
+    parts = [_one_line(obj["id"]), _one_line(obj.get("status", "unknown status"))]
     created = obj.get("created_at")
-    if isinstance(created, int) and created > 0:
-        moment = datetime.fromtimestamp(created, tz=UTC)
-        parts.append(f"created {moment.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+    if isinstance(created, int) and not isinstance(created, bool) and created > 0:
+        if created < _LAST_SECOND:
+            moment = datetime.fromtimestamp(created, tz=UTC)
+            parts.append(f"created {moment.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+        else:  # milliseconds, or nonsense: shown as the server sent it
+            parts.append(f"created_at {created} (not a Unix time in seconds)")
     return ", ".join(parts)
+
+
+#: 9999-12-31T23:59:59Z + 1 s: a later ``created_at`` is not seconds since the epoch.
+_LAST_SECOND = 253_402_300_800
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]+")
+
+
+def _one_line(value: object, limit: int = 120) -> str:
+    """Server text written into a comment: one line, no control characters, bounded."""
+    text = _CONTROL.sub(" ", str(value)).strip()
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _pending_functions(obj: Mapping[str, Any]) -> Iterable[str]:

@@ -17,6 +17,7 @@ from reconciler.errors import ApiError, NotFoundError
 from reconciler.model import (
     CREATE_ONLY_FIELDS,
     RUN_FIELDS,
+    RUN_STATUSES,
     DesiredRun,
     LiveRun,
     LiveState,
@@ -36,10 +37,16 @@ def run_from_api(obj: Mapping[str, Any], thread_id: str | None = None) -> LiveRu
     """Reduce an API run object to what reconciling needs; refuse one that is unusable."""
     run_id = obj.get("id")
     status = obj.get("status")
-    if not isinstance(run_id, str) or not isinstance(status, str):
+    operation = f"read runs of {thread_id}" if thread_id else "read run"
+    if not isinstance(run_id, str) or not run_id or not isinstance(status, str):
         raise MalformedRunError(
-            "the server returned a run without a string 'id' and 'status'",
-            operation=f"read runs of {thread_id}" if thread_id else "read run",
+            "the server returned a run without a string 'id' and 'status'", operation=operation
+        )
+    if status not in RUN_STATUSES:
+        raise MalformedRunError(
+            f"the server returned run {_shown(run_id)} with status {_shown(status)!r}, which "
+            "Assistants v2 does not define; refusing to plan from it",
+            operation=operation,
         )
     raw_metadata = obj.get("metadata")
     metadata = (
@@ -58,6 +65,12 @@ def run_from_api(obj: Mapping[str, Any], thread_id: str | None = None) -> LiveRu
         fields=fields,
         pending_tool_calls=pending_tool_calls(obj) if status == "requires_action" else (),
     )
+
+
+def _shown(text: str, limit: int = 80) -> str:
+    """Server text inside one of our sentences: printable, one line, bounded."""
+    clean = "".join(c if c.isprintable() else " " for c in text).strip()
+    return clean if len(clean) <= limit else clean[: limit - 1] + "…"
 
 
 def pending_tool_calls(obj: Mapping[str, Any]) -> tuple[ToolCall, ...]:

@@ -51,6 +51,9 @@ ACTIVE_STATUSES: frozenset[str] = frozenset(
 TERMINAL_STATUSES: frozenset[str] = frozenset(
     {"cancelled", "failed", "completed", "incomplete", "expired"}
 )
+#: Every status Assistants v2 defines; a run in any other is not planned from.
+RUN_STATUSES: frozenset[str] = ACTIVE_STATUSES | TERMINAL_STATUSES
+
 #: Statuses in which the API accepts a cancel.
 CANCELLABLE_STATUSES: frozenset[str] = frozenset({"queued", "in_progress", "requires_action"})
 
