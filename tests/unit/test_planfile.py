@@ -144,3 +144,53 @@ def test_malformed_plan_names_where(edit: str, where: str) -> None:
                        .replace(")", r"\)")) as caught:
         plan_from_dict(data)
     assert "Traceback" not in caught.value.message
+
+
+def test_the_saved_plan_format_is_pinned() -> None:
+    """Format 2.0 is a contract with every plan file already saved: literal expectations, and
+    the digests inside recomputed from their written-out inputs with hashlib alone."""
+    import dataclasses
+    import hashlib
+
+    from reconciler.model import DesiredRun, LiveState, ThreadState
+    from reconciler.plan import plan
+
+    computed = plan(
+        [DesiredRun("thread_a", "report", {"assistant_id": "asst_1"}, metadata={"team": "x"})],
+        LiveState({"thread_a": ThreadState("thread_a", ())}), PlanOptions("demo"),
+    )
+    saved_plan = dataclasses.replace(computed, backend=Binding("https://api.example.com/v1"))
+    assert plan_to_dict(saved_plan) == {
+        "format_version": "2.0",
+        "backend": {"base_url": "https://api.example.com/v1", "auth": "bearer",
+                    "api_version": None},
+        "options": {"project": "demo", "prune": False, "targets": [],
+                    "recreate_unmarked": False},
+        "partial": False,
+        "has_changes": True,
+        "summary": {"create": 1, "modify": 0, "replace": 0, "cancel": 0,
+                    "submit_tool_outputs": 0, "no-op": 0},
+        "changes": [{
+            "address": "thread_a/report", "thread_id": "thread_a", "name": "report",
+            "action": "create", "reasons": ["new"], "run_id": None, "run_status": None,
+            "field_changes": [], "forces_replace": [],
+            "create_request": {"assistant_id": "asst_1", "metadata": {
+                "team": "x",
+                "reconciler.project": "demo",
+                "reconciler.name": "report",
+                "reconciler.spec": "v2;836a2fe00ac0848b;r=0;g=1;0=48555a",
+                "reconciler.meta": "e25d96df1bf1",
+            }},
+            "metadata": None, "tool_outputs": [], "answers": {}, "wait_for": [], "drift": [],
+            "source": None, "unanswered": [],
+        }],
+        "fingerprints": {"thread_a": "bd0f420995ebeebc4b8370a68bb476cd"},
+    }
+
+    def sha(text: str, length: int) -> str:
+        return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+    assert sha('{"revision":0,"spec":{"assistant_id":"asst_1"}}', 16) == "836a2fe00ac0848b"
+    assert sha("team\x1ex", 12) == "e25d96df1bf1"
+    assert sha("demo\x1cthread_a", 32) == "bd0f420995ebeebc4b8370a68bb476cd"
+    assert plan_from_dict(json.loads(json.dumps(plan_to_dict(saved_plan)))) == saved_plan
