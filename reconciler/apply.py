@@ -408,8 +408,9 @@ class Applier:
                     raise ReconcilerError(
                         f"{change.address}: {len(ours)} runs were created for this name "
                         f"({', '.join(sorted(ours))}): a create committed after its "
-                        f"{self.options.settle_window:g}s settle window and was sent again. "
-                        f"{current.id} is the current one; cancel the others and raise "
+                        f"{self.options.settle_window:g}s settle window and was sent again, "
+                        "or another apply ran without the lock. "
+                        f"{current.id} is the current one; cancel the others, and raise "
                         "settle_window above the host's commit delay"
                     )
                 return current.id, f"found (attempt {attempt}, after a lost answer)"

@@ -17,7 +17,13 @@ from typing import Any
 
 import httpx
 
-from reconciler.client import DEFAULT_BASE_URL, AssistantsClient, ClientSettings
+from reconciler.client import (
+    DEFAULT_BASE_URL,
+    AssistantsClient,
+    ClientSettings,
+    insecure_warning,
+    validate_base_url,
+)
 from reconciler.config import ProjectConfig, project_name_problem
 from reconciler.errors import ConfigError
 from reconciler.plan import Binding, Plan
@@ -37,6 +43,8 @@ class BackendFlags:
     base_url: str | None = None
     concurrency: int | None = None
     project: str | None = None
+    ca_bundle: str | None = None
+    allow_insecure_http: bool = False
 
 
 @dataclass(frozen=True)
@@ -47,6 +55,8 @@ class Backend:
     concurrency: int
     emulator_state: str | None = None  # set for the embedded emulator
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    ca_bundle: str | None = None  # None: SSL_CERT_FILE, else certifi's CAs (httpx's default)
+    allow_insecure_http: bool = False
 
     @property
     def journal_key(self) -> str:
@@ -60,12 +70,22 @@ def resolve_backend(
     """The backend flags, environment and config select (flags win, then environment)."""
     env = os.environ if env is None else env
     concurrency = flags.concurrency or config.concurrency or DEFAULT_CONCURRENCY
-    timeout = config.request_timeout or DEFAULT_REQUEST_TIMEOUT
+    transport = _transport(flags, config)
     if flags.emulator:
         state = os.path.abspath(flags.emulator_state)
-        return Backend(Binding(EMULATOR_SCHEME + state), concurrency, state, timeout)
+        return Backend(Binding(EMULATOR_SCHEME + state), concurrency, state, **transport)
     base_url = flags.base_url or env.get("OPENAI_BASE_URL") or config.base_url or DEFAULT_BASE_URL
-    return Backend(Binding(base_url, config.auth, config.api_version), concurrency, None, timeout)
+    return Backend(Binding(base_url, config.auth, config.api_version), concurrency, None,
+                   **transport)
+
+
+def _transport(flags: BackendFlags, config: ProjectConfig) -> dict[str, Any]:
+    """How requests travel: timeout, CA file, plain-http opt-in (flags win over the file)."""
+    return {
+        "request_timeout": config.request_timeout or DEFAULT_REQUEST_TIMEOUT,
+        "ca_bundle": flags.ca_bundle or config.ca_bundle,
+        "allow_insecure_http": flags.allow_insecure_http or config.allow_insecure_http,
+    }
 
 
 def bound_backend(
@@ -110,11 +130,11 @@ def bound_backend(
             f"the saved plan belongs to project {saved.options.project!r}, but {source} says "
             f"{project!r}"
         )
-    timeout = config.request_timeout or DEFAULT_REQUEST_TIMEOUT
+    transport = _transport(flags, config)
     if bound.base_url.startswith(EMULATOR_SCHEME):
         state = bound.base_url.removeprefix(EMULATOR_SCHEME)
-        return Backend(bound, concurrency, state, timeout)
-    return Backend(bound, concurrency, None, timeout)
+        return Backend(bound, concurrency, state, **transport)
+    return Backend(bound, concurrency, None, **transport)
 
 
 def same_backend(a: Binding, b: Binding) -> bool:
@@ -151,20 +171,19 @@ def resolve_project(flags: BackendFlags, config: ProjectConfig) -> str:
     return project
 
 
-@contextlib.asynccontextmanager
-async def open_client(backend: Backend) -> AsyncIterator[AssistantsClient]:
-    """The API client for this invocation: embedded emulator or a real base URL."""
+def client_settings(backend: Backend) -> ClientSettings:
+    """The client's settings for ``backend``: environment for the key, the rest resolved.
+
+    Checks the base URL (and plain http with a key) before any request is made.
+    """
     if backend.emulator_state is not None:
-        transport = _embedded_emulator(backend.emulator_state)
-        settings = ClientSettings(base_url="http://emulator/v1", concurrency=backend.concurrency,
-                                  timeout=backend.request_timeout)
-        async with AssistantsClient(settings, transport=transport) as client:
-            yield client
-        return
+        return ClientSettings(base_url="http://emulator/v1", concurrency=backend.concurrency,
+                              timeout=backend.request_timeout)
     binding = backend.binding
     overrides: dict[str, Any] = {
         "concurrency": backend.concurrency, "base_url": binding.base_url, "auth": binding.auth,
-        "timeout": backend.request_timeout,
+        "timeout": backend.request_timeout, "ca_bundle": backend.ca_bundle,
+        "allow_insecure_http": backend.allow_insecure_http,
     }
     if binding.api_version:
         overrides["api_version"] = binding.api_version
@@ -174,6 +193,25 @@ async def open_client(backend: Backend) -> AsyncIterator[AssistantsClient]:
             "OPENAI_API_KEY is not set (set it, point OPENAI_BASE_URL at a compatible host, "
             "or use --emulator)"
         )
+    validate_base_url(settings.base_url, allow_insecure_http=settings.allow_insecure_http,
+                      has_key=bool(settings.api_key))
+    return settings
+
+
+def transport_warning(backend: Backend) -> str | None:
+    """What the user must be told before the first request (the key over plain http)."""
+    return insecure_warning(client_settings(backend))
+
+
+@contextlib.asynccontextmanager
+async def open_client(backend: Backend) -> AsyncIterator[AssistantsClient]:
+    """The API client for this invocation: embedded emulator or a real base URL."""
+    settings = client_settings(backend)
+    if backend.emulator_state is not None:
+        transport = _embedded_emulator(backend.emulator_state)
+        async with AssistantsClient(settings, transport=transport) as client:
+            yield client
+        return
     async with AssistantsClient(settings) as client:
         yield client
 

@@ -35,6 +35,7 @@ from reconciler.backend import (
     open_client,
     resolve_backend,
     resolve_project,
+    transport_warning,
 )
 from reconciler.client import AssistantsClient
 from reconciler.config import MAX_WAIT_SECONDS, ProjectConfig, find_config, read_config
@@ -131,6 +132,15 @@ def backend_options(func: Callable[..., Any]) -> Callable[..., Any]:
             "--project", "project_flag", metavar="NAME",
             help="Owning project name (default: `project` in reconciler.toml).",
         ),
+        click.option(
+            "--ca-bundle", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
+            help="CA certificates to verify the host with (default: SSL_CERT_FILE, or the "
+                 "system's).",
+        ),
+        click.option(
+            "--allow-insecure-http", is_flag=True,
+            help="Send the key over plain http to a host that is not this machine.",
+        ),
     ]
     for option in reversed(options):
         func = option(func)
@@ -161,6 +171,8 @@ def _flags(kwargs: dict[str, Any]) -> BackendFlags:
         base_url=kwargs.pop("base_url"),
         concurrency=kwargs.pop("concurrency"),
         project=kwargs.pop("project_flag"),
+        ca_bundle=kwargs.pop("ca_bundle"),
+        allow_insecure_http=kwargs.pop("allow_insecure_http"),
     )
 
 
@@ -180,6 +192,14 @@ def _command_line() -> str:
     """The command as typed, for the lock's holder record (flags never carry the key)."""
     args = sys.argv[1:] if _settings().argv is None else _settings().argv
     return " ".join(["reconciler", *(args or [])])[:200]
+
+
+def _open(backend: Backend) -> contextlib.AbstractAsyncContextManager[AssistantsClient]:
+    """The client, after telling the user what they must know before the first request."""
+    warning = transport_warning(backend)
+    if warning:
+        _err(warning)
+    return open_client(backend)
 
 
 def load_project_config(paths: Sequence[str]) -> ProjectConfig:
@@ -393,7 +413,7 @@ def plan_command(
     backend = resolve_backend(flags, config)
 
     async def go() -> Plan:
-        async with open_client(backend) as client:
+        async with _open(backend) as client:
             return await compute_plan(client, manifests, options, backend)
 
     result = _run_async(go())
@@ -460,7 +480,7 @@ def apply(
     )
 
     async def go() -> int:
-        async with open_client(backend) as client:
+        async with _open(backend) as client:
             with guard.hold() as journal:
                 if saved is not None:
                     await check_not_stale(client, saved)
@@ -539,7 +559,7 @@ def export_command(
     stamp = datetime.now(UTC).isoformat(timespec="seconds")
 
     async def go() -> int:
-        async with open_client(backend) as client:
+        async with _open(backend) as client:
             ordered = list(dict.fromkeys(threads))
             listed = await asyncio.gather(*(list_thread_runs(client, t) for t in ordered))
             exported = export_runs(
@@ -643,7 +663,7 @@ def query(sql: str, fmt: str, **kwargs: Any) -> int:
     )
 
     async def go() -> QueryResult:
-        async with open_client(resolve_backend(flags, config)) as client:
+        async with _open(resolve_backend(flags, config)) as client:
             with guard.hold() if guard is not None else contextlib.nullcontext():
                 return await execute_query(client, statement)
 

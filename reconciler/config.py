@@ -13,6 +13,8 @@ can share a thread without touching each other's runs) and, optionally, how to r
     lock_timeout = 30                     # seconds a writing command waits for the lock
     settle_window = 60                    # seconds an ambiguous create may take to show up
     request_timeout = 60                  # seconds before one request is given up
+    ca_bundle = "certs/corp-ca.pem"       # CA file for a host with a private CA
+    allow_insecure_http = false           # send the key over plain http to a remote host
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ AuthMode = Literal["bearer", "azure"]
 _AUTH_MODES: tuple[AuthMode, ...] = ("bearer", "azure")
 _KEYS = (
     "project", "base_url", "auth", "api_version", "concurrency", "lock", "lock_timeout",
-    "settle_window", "request_timeout",
+    "settle_window", "request_timeout", "ca_bundle", "allow_insecure_http",
 )
 _LOCK_SCHEMES = ("postgresql", "postgres")
 #: Longest wait accepted for the lock or the settle window: a day.
@@ -70,6 +72,8 @@ class ProjectConfig:
     lock_timeout: float | None = None
     settle_window: float | None = None
     request_timeout: float | None = None
+    ca_bundle: str | None = None  # relative paths are relative to the config file
+    allow_insecure_http: bool = False
     path: str | None = None  # the file it was read from (its folder holds .reconciler/)
 
 
@@ -175,9 +179,19 @@ def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]
                                 "request_timeout: must be more than 0 seconds"))
         request_timeout = None
 
+    ca_bundle = _string(data, "ca_bundle", where, problems)
+    if ca_bundle is not None and not os.path.isabs(ca_bundle):
+        ca_bundle = os.path.join(os.path.dirname(filename), ca_bundle)
+    insecure = data.get("allow_insecure_http", False)
+    if not isinstance(insecure, bool):
+        problems.append(Problem(where.value("allow_insecure_http"),
+                                f"allow_insecure_http: expected true or false, got "
+                                f"{_toml(insecure)}"))
+        insecure = False
+
     config = ProjectConfig(
         project, base_url, auth, api_version, concurrency, lock, lock_timeout, settle_window,
-        request_timeout,
+        request_timeout, ca_bundle, insecure,
     )
     return config, sorted(problems, key=lambda p: p.sort_key)
 

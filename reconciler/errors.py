@@ -49,6 +49,7 @@ class ApiError(ReconcilerError):
         param: str | None = None,
         request_id: str | None = None,
         operation: str = "",
+        host: str | None = None,
     ) -> None:
         self.api_message = message
         self.status = status
@@ -57,11 +58,17 @@ class ApiError(ReconcilerError):
         self.param = param
         self.request_id = request_id
         self.operation = operation
-        parts = [f"{operation}: " if operation else "", message]
+        self.host = host
+        # One way to say it: "OPERATION: MESSAGE (HTTP 403 from HOST, request id REQ)".
+        details: list[str] = []
         if status is not None:
-            parts.append(f" (HTTP {status}")
-            parts.append(f", request id {request_id})" if request_id else ")")
-        super().__init__("".join(parts))
+            details.append(f"HTTP {status} from {host}" if host else f"HTTP {status}")
+        elif host:
+            details.append(f"from {host}")
+        if request_id:
+            details.append(f"request id {request_id}")
+        suffix = f" ({', '.join(details)})" if details else ""
+        super().__init__(f"{operation}: {message}{suffix}" if operation else message + suffix)
 
 
 class BadRequestError(ApiError):

@@ -177,6 +177,22 @@ def _poll(
 # --- the local lock file ---------------------------------------------------------------------
 
 
+#: How long a loser waits for the winner's record, to name it: a winner writes it right after
+#: it takes the lock, so a few polls suffice.
+_RECORD_POLLS = 10
+_RECORD_POLL_SECONDS = 0.05
+
+
+def _await_record(read: Callable[[], LockHolder | None], sleep: Sleep) -> LockHolder | None:
+    """The holder's record, read again for a moment while the holder is still writing it."""
+    for _ in range(_RECORD_POLLS):
+        sleep(_RECORD_POLL_SECONDS)
+        found = read()
+        if found is not None:
+            return found
+    return None
+
+
 def _same_file(path: Path, fd: int) -> bool:
     """Whether ``path`` still names the file open as ``fd`` (a release may have unlinked it)."""
     try:
@@ -252,9 +268,21 @@ class LocalLock:
             ) from exc
         self._seen = None
         if not _poll(self._try_once, timeout, self.poll_interval, self._clock, self._sleep):
+            if self._seen is None:  # the winner holds the flock but has not written its record
+                self._seen = _await_record(self._read_path, self._sleep)
             raise LockHeldError(
                 self.holder.project, self._seen, timeout, force_unlock_hint=True
             )
+
+    def _read_path(self) -> LockHolder | None:
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+        except OSError:
+            return None
+        try:
+            return _read_record(fd)
+        finally:
+            os.close(fd)
 
     def _try_once(self) -> bool:
         while True:
@@ -519,6 +547,8 @@ class PostgresLock:
             conn.close()
             raise
         if not won:
+            if self._seen is None:  # the winner holds the key but has not written its row yet
+                self._seen = _await_record(lambda: self._read_row(conn), self._sleep)
             conn.close()
             raise LockHeldError(self.holder.project, self._seen, timeout)
         self._conn = conn
@@ -535,13 +565,24 @@ class PostgresLock:
             )
             return True
         # The row names the holder only while the key is held; a stale one is just retried.
-        found = conn.execute(
-            f"SELECT holder FROM {LOCKS_TABLE} WHERE project = %s", (self.holder.project,)
-        ).fetchone()
-        if found is not None:
-            with contextlib.suppress(LockError):
-                self._seen = LockHolder.from_dict(found[0])
+        self._seen = self._read_row(conn) or self._seen
         return False
+
+    def _read_row(self, conn: psycopg.Connection[Any]) -> LockHolder | None:
+        import psycopg
+
+        try:
+            found = conn.execute(
+                f"SELECT holder FROM {LOCKS_TABLE} WHERE project = %s", (self.holder.project,)
+            ).fetchone()
+        except psycopg.Error:
+            return None
+        if found is None:
+            return None
+        try:
+            return LockHolder.from_dict(found[0])
+        except LockError:
+            return None
 
     def release(self) -> None:
         """Delete our row and unlock; closing the connection would free the lock anyway."""

@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from reconciler import errors
-from reconciler.client import AssistantsClient, ClientSettings, retry_delay
+from reconciler.client import AssistantsClient, ClientSettings, error_from_response, retry_delay
 
 KEY = "sk-test-secret-0123456789abcdef"
 
@@ -154,7 +154,7 @@ def test_reads_retry_429_honouring_retry_after_ms() -> None:
 
     async def go() -> None:
         client = AssistantsClient(
-            ClientSettings(base_url="http://h/v1", api_key=KEY),
+            ClientSettings(base_url="http://127.0.0.1/v1", api_key=KEY),
             transport=httpx.MockTransport(handler), sleep=sleep,
         )
         async with client:
@@ -276,3 +276,102 @@ def test_submit_sends_outputs_in_one_request() -> None:
 
     run(go())
     assert bodies == [{"tool_outputs": [{"tool_call_id": "call_1", "output": "x"}]}]
+
+
+# --- one way to say an HTTP error; capped hints; the new settings --------------------------
+
+
+def fail_with(handler: Callable[[httpx.Request], httpx.Response], **settings: object) -> Exception:
+    async def go() -> None:
+        async with make_client(handler, **settings) as client:
+            await client.list_runs("thread_x")
+
+    with pytest.raises(errors.ApiError) as info:
+        run(go())
+    assert KEY not in str(info.value) and KEY not in repr(info.value)
+    return info.value
+
+
+def test_an_error_names_status_host_and_request_id_once() -> None:
+    exc = fail_with(lambda request: error(403, "Forbidden by policy"))
+    assert str(exc) == ("list runs of thread_x: Forbidden by policy "
+                        "(HTTP 403 from api.example.test, request id req_123)")
+
+
+def test_a_non_spec_error_body_keeps_the_servers_words() -> None:
+    exc = fail_with(lambda request: httpx.Response(403, json={"detail": "Not authenticated"}))
+    assert str(exc) == ("list runs of thread_x: Not authenticated "
+                        "(HTTP 403 from api.example.test)")
+    assert "HTTP 403 (HTTP 403)" not in str(exc)
+    empty = fail_with(lambda request: httpx.Response(403))
+    assert str(empty) == "list runs of thread_x: Forbidden (HTTP 403 from api.example.test)"
+
+
+@pytest.mark.parametrize(
+    ("message", "kind"),
+    [("Thread thread_x already has an active run run_y.", errors.ThreadBusyError),
+     ("Cannot cancel run with status 'completed'.", errors.RunNotCancellableError),
+     ('Runs in status "expired" do not accept tool outputs.',
+      errors.ToolOutputsNotAcceptedError),
+     ("Something else.", errors.BadRequestError)],
+)
+def test_typed_400s_are_still_told_apart(message: str, kind: type[errors.ApiError]) -> None:
+    exc = fail_with(lambda request: error(400, message))
+    assert type(exc) is kind
+
+
+def test_error_from_response_works_on_a_bare_response() -> None:
+    response = httpx.Response(502, text="<html><title>Bad\nGateway</title></html>",
+                              headers={"content-type": "text/html"})
+    exc = error_from_response(response, "get run run_1", host="h.example")
+    assert isinstance(exc, errors.ServerError)
+    assert str(exc) == "get run run_1: Bad Gateway (HTTP 502 from h.example)"
+
+
+def test_api_error_keeps_its_old_keywords_and_takes_a_host() -> None:
+    assert str(errors.ApiError("m", status=404, operation="op")) == "op: m (HTTP 404)"
+    assert str(errors.ApiError("m", status=404, request_id="r", operation="op",
+                               host="h")) == "op: m (HTTP 404 from h, request id r)"
+    assert str(errors.ApiError("m")) == "m"
+
+
+def test_retry_delay_caps_server_hints_and_ignores_nonsense() -> None:
+    assert retry_delay(httpx.Response(429, headers={"retry-after": "99999"}), 0, 8.0) == 60.0
+    assert retry_delay(httpx.Response(429, headers={"retry-after": "99999"}), 0, 8.0,
+                       max_wait=5.0) == 5.0
+    for nonsense in ("inf", "nan", "-3", "later"):
+        delay = retry_delay(httpx.Response(429, headers={"retry-after": nonsense}), 0, 8.0)
+        assert 0.0 < delay <= 0.5
+
+
+def test_new_settings_have_their_defaults() -> None:
+    settings = ClientSettings()
+    assert (settings.ca_bundle, settings.allow_insecure_http, settings.max_retry_wait,
+            settings.max_retry_time, settings.max_response_bytes, settings.max_json_depth,
+            settings.max_pages) == (None, False, 60.0, 300.0, 32 * 1024 * 1024, 128, 1000)
+    assert ClientSettings.from_env({"SSL_CERT_FILE": "/ca.pem"}).ca_bundle == "/ca.pem"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [{"timeout": 0}, {"timeout": -1.0}, {"max_retry_wait": -1.0}, {"max_response_bytes": 0},
+     {"max_json_depth": 0}, {"max_pages": 0}],
+)
+def test_nonsense_limits_are_a_config_error(overrides: dict[str, object]) -> None:
+    with pytest.raises(errors.ConfigError):
+        make_client(lambda request: httpx.Response(200), **overrides)
+
+
+def test_ids_cannot_add_path_segments_or_a_query() -> None:
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"id": "run_1"})
+
+    async def go() -> None:
+        async with make_client(handler) as client:
+            await client.get_run("thread_a", "../../files?x=1#y")
+
+    run(go())
+    assert seen[0].url.raw_path == b"/v1/threads/thread_a/runs/..%2F..%2Ffiles%3Fx%3D1%23y"

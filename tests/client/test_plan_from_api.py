@@ -45,7 +45,7 @@ def test_streamed_plan_equals_the_plan_of_the_whole_state() -> None:
     options = PlanOptions(project="p", prune=True)
 
     async def go() -> tuple[object, object]:
-        settings = ClientSettings(base_url="http://h/v1", api_key="k")
+        settings = ClientSettings(base_url="http://127.0.0.1/v1", api_key="k")
         async with AssistantsClient(settings, transport=httpx.MockTransport(handler)) as client:
             streamed = await plan_from_api(client, DESIRED, options)
             live = await read_live_state(client, ["thread_b", "thread_a"])

@@ -62,6 +62,14 @@ class Finished:
         return f"[pid {self.pid} exit {self.code}]\n{self.out}{self.err}"
 
 
+def say(text: str) -> None:
+    """A line for the report: straight to the process's stderr, past pytest's capture (and
+    capsys), which pytest ``-s`` shows even under xdist."""
+    stream = sys.__stderr__ or sys.stderr
+    stream.write(text + "\n")
+    stream.flush()
+
+
 def cli_env(base_url: str, **extra: str | None) -> dict[str, str]:
     """The environment of a CLI process: this one's, minus OPENAI_* and any lock URL."""
     env = {k: v for k, v in os.environ.items()

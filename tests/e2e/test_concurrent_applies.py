@@ -4,17 +4,17 @@ With the project lock (a local lock file, or a PostgreSQL advisory lock) exactly
 and the others are refused at once, naming the holder; with ``--lock-timeout`` the others wait
 and then find nothing left to do. With ``--lock=false`` only the re-read before each create
 protects: duplicates are counted and printed (to stderr, shown by pytest ``-s`` even under
-xdist), not asserted to be zero.
+xdist, see ``say``), not asserted to be zero; with ``instant`` runs (only the re-read stands
+between two creates) and with ``fast`` ones (the API's one active run per thread helps too).
 
 Every child imports the package first and waits on stdin (``tests.e2e.processes.prepared``),
-so the commands overlap for real; the emulator adds 20 ms to each response so that an apply
-of ten runs holds the lock for a few hundred milliseconds.
+so the commands overlap for real; the emulator adds 40 ms to each response so that an apply
+of ten runs holds the lock for about half a second.
 """
 
 from __future__ import annotations
 
 import re
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -35,13 +35,17 @@ from tests.e2e.processes import (
     prepared,
     release,
     run_cli,
+    say,
     write_project,
 )
 
 pytestmark = pytest.mark.e2e
 
 RUNS = 10
-LATENCY = "20ms"
+#: Added to every response: with the lock, the winner holds it for 2 + 2 × 4 round trips and
+#: more, so a loser delayed by a busy machine still meets it; without, it only paces the race.
+LOCKED_LATENCY = "40ms"
+NO_LOCK_LATENCY = "20ms"
 APPLIED_ALL = f"Apply complete: {RUNS} applied, 0 failed, 0 not attempted."
 NO_CHANGES = "No changes. Live runs match the manifests."
 LOCKED = "is locked by"
@@ -54,7 +58,7 @@ Lock = Literal["local", "pg"]
 
 @pytest.fixture
 def emulator() -> Iterator[BackgroundServer]:
-    with start_server(latency=parse_latency(LATENCY)) as srv:
+    with start_server(latency=parse_latency(LOCKED_LATENCY)) as srv:
         yield srv
 
 
@@ -138,8 +142,8 @@ def test_concurrent_applies_one_applies_the_others_are_refused(
     exactly_one_run_per_name(emulator, project)
     final = here.plan(root, emulator.base_url)
     assert final.code == 0, final.text
-    print(f"concurrent[{lock} x{processes}]: pid {winner.pid} applied {RUNS}; refused: "
-          f"{', '.join(named)}", file=sys.stderr)
+    say(f"concurrent[{lock} x{processes}]: pid {winner.pid} applied {RUNS}; refused: "
+        f"{', '.join(named)}")
 
 
 # -- 3: one saved plan applied twice at once -------------------------------------------------
@@ -169,8 +173,8 @@ def test_one_saved_plan_applied_twice_at_once(
     exactly_one_run_per_name(emulator, project)
     final = here.plan(root, emulator.base_url)
     assert final.code == 0, final.text
-    print(f"saved plan twice [{lock}]: pid {winner.pid} applied it; pid {loser.pid} refused "
-          f"{how}", file=sys.stderr)
+    say(f"saved plan twice [{lock}]: pid {winner.pid} applied it; pid {loser.pid} refused "
+        f"{how}")
 
 
 # -- 4: --lock-timeout: the second apply waits its turn --------------------------------------
@@ -241,7 +245,8 @@ def test_without_a_lock_concurrent_applies_make_few_duplicates_and_converge(
     per_repetition: list[int] = []
     repetitions = NO_LOCK_REPETITIONS[timing]
     for repetition in range(repetitions):
-        with start_server(latency=parse_latency(LATENCY), timing=TIMINGS[timing]) as emulator:
+        with start_server(latency=parse_latency(NO_LOCK_LATENCY),
+                          timing=TIMINGS[timing]) as emulator:
             root, project = new_project(tmp_path / f"rep{repetition}", f"nolock{processes}",
                                         NO_LOCK_TOML)
             env = cli_env(emulator.base_url)
@@ -266,14 +271,16 @@ def test_without_a_lock_concurrent_applies_make_few_duplicates_and_converge(
             final = here.plan(root, emulator.base_url)
             assert final.code == 0, f"{final.text}\n{everything}"
             skipped = sum(int(m) for r in results for m in _SKIPPED.findall(r.out))
-            dup_names = sorted(f"{t}/{n}" for (t, n), c in counts.items() if c > 1)
-            print(f"lock=false {timing} x{processes} repetition {repetition + 1}: exit codes "
-                  f"{[r.code for r in results]}, {extra} duplicate run(s) {dup_names}, "
-                  f"{skipped} create(s) skipped as created meanwhile; the next apply: "
-                  f"{'No changes' if NO_CHANGES in again.out else again.out.strip()[-80:]}",
-                  file=sys.stderr)
-    print(f"lock=false {timing} x{processes}: {sum(per_repetition)} duplicate run(s) in total over "
-          f"{repetitions} repetitions of {RUNS} runs ({per_repetition}); worst case "
-          f"without the re-read {(processes - 1) * RUNS * repetitions}",
-          file=sys.stderr)
+            failures = "".join(
+                f"\n    pid {r.pid} exit {r.code}: {(r.out.strip().splitlines() or [''])[-1]} / "
+                f"{r.err.strip()}" for r in results if r.code != 0
+            )
+            say(f"lock=false {timing} x{processes} repetition {repetition + 1}: exit codes "
+                f"{[r.code for r in results]}, {extra} duplicate run(s), {skipped} create(s) "
+                f"skipped as created meanwhile; the next apply: "
+                f"{'No changes' if NO_CHANGES in again.out else again.out.strip()[-80:]}"
+                f"{failures}")
+    say(f"lock=false {timing} x{processes}: {sum(per_repetition)} duplicate run(s) in total "
+        f"over {repetitions} repetitions of {RUNS} runs ({per_repetition}); worst case "
+        f"without the re-read {(processes - 1) * RUNS * repetitions}")
 

@@ -1,13 +1,15 @@
 """``kill -9`` of an apply at a random point, then plain re-runs: they converge with no
 duplicate run and no lost action, and the lock of the killed apply blocks nobody.
 
-Each seed gets a fresh emulator behind a gateway that counts requests: the apply is killed
-when its Nth request arrives (N drawn from ``random.Random(seed)``), either at once with that
-request dropped, at once with the request still forwarded (it lands after its sender died), or
-a few milliseconds later (the process is between requests: journalling, planning the next
-step). Run once with the local lock file, once with the PostgreSQL lock and once with
-``--lock=false``; the summary lines ("seed → re-runs needed") go to stderr, which pytest shows
-with ``-s`` even under xdist.
+Each seed gets a fresh emulator (instant timing, 2 ms latency) behind a gateway that counts
+requests: the apply is killed when its Nth create or its Nth request of any kind arrives (drawn
+from ``random.Random(seed)``, see ``KillPoint``), either at once with that request dropped, at
+once with the request still forwarded (a create then lands after its sender died), or a few
+milliseconds later (the process is between requests: journalling, planning the next step).
+Then ``apply`` is run again, at most ``MAX_RERUNS`` times, until it exits 0. Run once with the
+local lock file, once with the PostgreSQL lock and once with ``--lock=false``; one summary line
+per seed ("seed → re-runs needed") goes to stderr (``say``), which pytest ``-s`` shows even
+under xdist.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from tests.e2e.processes import (
     managed_counts,
     manifest,
     run_cli,
+    say,
     write_project,
 )
 
@@ -259,7 +262,7 @@ def here(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) ->
 
 
 def report(result: SeedResult) -> None:
-    print(result.line(), file=sys.stderr)  # stderr: shown with -s, under xdist too
+    say(result.line())
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -98,8 +98,8 @@ def check_report(result: Result) -> None:
     found = _COUNTS.search(result.out)
     if result.code == 0:
         assert found is not None, result.out
-        applied, _, failed, unknown, skipped = found.groups()
-        assert (failed, unknown or "0", skipped) == ("0", "0", "0"), result.out
+        _, _, failed, unknown, not_attempted = found.groups()
+        assert (failed, unknown or "0", not_attempted) == ("0", "0", "0"), result.out
         return
     assert result.code == 1 and last.startswith("Error: "), result.out + result.err
     if found is not None:  # it got as far as applying: the summary counts what is left

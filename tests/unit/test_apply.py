@@ -829,6 +829,6 @@ def test_journal_records_past_the_horizon_are_dropped_at_the_start() -> None:
     h = harness([_earlier("ancient", 1000.0 - JOURNAL_HORIZON - 1)])
     report = h.apply(h.plan(desired()))
     assert only(report)[:2] == (Outcome.APPLIED, "created run_01")
-    assert ("resolve", "ancient") == h.journal.log[0]
+    assert h.journal.log[0] == ("resolve", "ancient")
     assert h.hooks.progress_messages == []  # it was not looked for
     assert h.pending() == []

@@ -407,3 +407,31 @@ def test_postgres_without_psycopg_says_how_to_install_it(
     assert str(caught.value) == (
         "the PostgreSQL lock needs psycopg: pip install 'psycopg[binary]'"
     )
+
+
+def test_a_loser_waits_a_moment_for_the_winners_record_to_name_it(tmp_path: Path) -> None:
+    """The winner takes the flock, then writes its record: a loser arriving in between still
+    names it (seen with three applies started at one instant)."""
+    import fcntl
+
+    winner = new_holder("race", "reconciler apply m/")
+    folder = tmp_path / ".reconciler"
+    folder.mkdir()
+    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # held, with no record yet
+    sleeps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        if len(sleeps) == 3:  # the winner finishes writing its record
+            os.pwrite(fd, json.dumps(winner.to_dict()).encode(), 0)
+
+    loser = LocalLock(folder, new_holder("race", "other"), sleep=sleep)
+    try:
+        with pytest.raises(LockHeldError) as caught:
+            loser.acquire(0)
+    finally:
+        os.close(fd)
+    assert caught.value.holder == winner
+    assert winner.lock_id in str(caught.value)
+    assert sleeps == [0.05, 0.05, 0.05]
