@@ -113,6 +113,7 @@ async def list_thread_runs(client: AssistantsClient, thread_id: str) -> list[dic
             status=exc.status,
             request_id=exc.request_id,
             operation=exc.operation,
+            host=exc.host,
         ) from exc
 
 

@@ -372,7 +372,7 @@ def test_a_commit_landing_between_resends_is_not_reported_as_success(
         show(ws, f"\n[between re-sends] exit {result.code}; {len(creates(gateway.requests))} "
                  f"create(s); {duplicates(counts)} duplicate(s)\n{result.out}{result.err}")
     assert "Traceback" not in result.err
-    assert "another apply" not in result.out  # every run there came from this apply
+    assert "created meanwhile" not in result.out  # every run there came from this apply
     assert result.code == 1 or duplicates(counts) == 0, result.out + result.err
     if duplicates(counts):  # the host committed later than the window: said, and named
         assert "runs were created for this name" in result.out, result.out
