@@ -23,7 +23,7 @@ from reconciler.emulator.config import (
     parse_rate_limit,
     parse_timing,
 )
-from reconciler.emulator.errors import ApiError
+from reconciler.emulator.errors import EmulatorError
 from reconciler.emulator.fixtures import DEMO_FIXTURES_PATH, Fixtures, load_fixtures
 from reconciler.emulator.knobs import ConnectionDropped
 from reconciler.emulator.server import BackgroundServer, run_server
@@ -31,10 +31,10 @@ from reconciler.emulator.spec import find_operation, operations, validate_respon
 
 __all__ = [
     "DEMO_FIXTURES_PATH",
-    "ApiError",
     "BackgroundServer",
     "ConnectionDropped",
     "EmulatorConfig",
+    "EmulatorError",
     "FaultRule",
     "Faults",
     "Fixtures",

@@ -22,7 +22,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from reconciler.emulator.config import EmulatorConfig
-from reconciler.emulator.errors import ApiError
+from reconciler.emulator.errors import EmulatorError
 from reconciler.emulator.knobs import KnobsMiddleware
 from reconciler.emulator.service import Emulator
 from reconciler.emulator.spec import API_PREFIX, find_operation
@@ -43,7 +43,7 @@ _BAD_KEY_MESSAGE = (
     "Incorrect API key provided. You can find your API key at "
     "https://platform.openai.com/account/api-keys."
 )
-_SERVER_ERROR = ApiError(
+_SERVER_ERROR = EmulatorError(
     500, "The server had an error while processing your request. Sorry about that!",
     type="server_error",
 )
@@ -71,7 +71,7 @@ class EmulatorHolder:
                 self._emulator = None
 
 
-def _error(error: ApiError) -> JSONResponse:
+def _error(error: EmulatorError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=error.status)
 
 
@@ -81,15 +81,15 @@ def _check_key(request: Request, api_key: str | None) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(401, _NO_KEY_MESSAGE, code="invalid_api_key")
+        raise EmulatorError(401, _NO_KEY_MESSAGE, code="invalid_api_key")
     if not hmac.compare_digest(token.strip().encode(), api_key.encode()):
-        raise ApiError(401, _BAD_KEY_MESSAGE, code="invalid_api_key")
+        raise EmulatorError(401, _BAD_KEY_MESSAGE, code="invalid_api_key")
 
 
 def _check_beta(request: Request) -> None:
     beta = request.headers.get("openai-beta", "")
     if "assistants=v2" not in [part.strip() for part in beta.split(",")]:
-        raise ApiError(400, _BETA_MESSAGE, code="invalid_beta")
+        raise EmulatorError(400, _BETA_MESSAGE, code="invalid_beta")
 
 
 async def _dispatch(request: Request, holder: EmulatorHolder) -> Response:
@@ -98,7 +98,7 @@ async def _dispatch(request: Request, holder: EmulatorHolder) -> Response:
     try:
         _check_key(request, holder.config.api_key)
         if found is None:
-            raise ApiError(404, f"Invalid URL ({method} {path})")
+            raise EmulatorError(404, f"Invalid URL ({method} {path})")
         op, params = found
         _check_beta(request)
         body: Any = {}
@@ -109,7 +109,7 @@ async def _dispatch(request: Request, holder: EmulatorHolder) -> Response:
             include_params(request.query_params.getlist("include[]"))
         result = holder.get().handle(op.operation_id, params, request.query_params,
                                      body if isinstance(body, dict) else {})
-    except ApiError as error:
+    except EmulatorError as error:
         return _error(error)
     except Exception:
         logger.exception("emulator failed on %s %s", method, path)

@@ -1,11 +1,15 @@
-"""The error the emulator answers with, in the real service's body shape and wording."""
+"""The error the emulator answers with, in the real service's body shape and wording.
+
+Named ``EmulatorError`` so it is never mistaken for the client's ``reconciler.errors.ApiError``
+(what the reconciler raises when a server answers with an error).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 
-class ApiError(Exception):
+class EmulatorError(Exception):
     """An HTTP error reply: ``{"error": {message, type, param, code}}`` with a status."""
 
     def __init__(
@@ -36,11 +40,13 @@ class ApiError(Exception):
         }
 
 
-def not_found(kind: str, object_id: str) -> ApiError:
+def not_found(kind: str, object_id: str) -> EmulatorError:
     """404 as the service words it: ``No run found with id 'run_x'.``"""
-    return ApiError(404, f"No {kind} found with id '{object_id}'.")
+    return EmulatorError(404, f"No {kind} found with id '{object_id}'.")
 
 
-def bad_request(message: str, *, param: str | None = None, code: str | None = None) -> ApiError:
+def bad_request(
+    message: str, *, param: str | None = None, code: str | None = None
+) -> EmulatorError:
     """400 ``invalid_request_error``."""
-    return ApiError(400, message, param=param, code=code)
+    return EmulatorError(400, message, param=param, code=code)

@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from reconciler.emulator.errors import ApiError
+from reconciler.emulator.errors import EmulatorError
 from reconciler.emulator.spec import operation_by_id
 from reconciler.emulator.validation import validate_body
 
@@ -97,7 +97,7 @@ def _entries(
             raise ValueError(f"{where}: 'model' is required")
         try:
             validate_body(operation_by_id(operation_id), body)
-        except ApiError as exc:
+        except EmulatorError as exc:
             raise ValueError(f"{where}: {exc.message}") from None
         checked.append(item)
     return tuple(checked)

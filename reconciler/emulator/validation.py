@@ -8,14 +8,14 @@ first and phrases it (``Unrecognized request argument supplied: foo``, ``Invalid
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from jsonschema.exceptions import (
     ValidationError,
 )
 
-from reconciler.emulator.errors import ApiError, bad_request
+from reconciler.emulator.errors import EmulatorError, bad_request
 from reconciler.emulator.spec import Operation, validator
 
 JSON = Any
@@ -86,7 +86,7 @@ def validate_body(op: Operation, body: JSON) -> None:
         )
     errors = list(validator(f"request:{op.operation_id}").iter_errors(body))
     if errors:
-        raise _to_api_error(_pick(errors), body)
+        raise _to_emulator_error(_pick(errors))
 
 
 def _pick(errors: list[ValidationError]) -> ValidationError:
@@ -139,94 +139,131 @@ def _expected_types(error: ValidationError) -> list[str]:
     return found
 
 
-def _to_api_error(error: ValidationError, body: Mapping[str, JSON]) -> ApiError:
+_Path = list[str | int]
+_Phrase = Callable[[ValidationError, _Path, str], EmulatorError]
+
+
+def _to_emulator_error(error: ValidationError) -> EmulatorError:
+    """The service's 400 for one jsonschema error, phrased by the keyword that failed."""
     error = _leaf(error)
     path = list(error.absolute_path)
     param = param_path(path)
-    value = error.instance
-    kind = error.validator
-    if kind == "additionalProperties":
-        allowed = set(error.schema.get("properties", {}))
-        extra = sorted(k for k in value if k not in allowed)
-        name = extra[0] if extra else "?"
-        if not path:
-            return bad_request(f"Unrecognized request argument supplied: {name}", param=name)
-        full = param_path([*path, name])
-        return bad_request(f"Unknown parameter: '{full}'.", param=full, code="unknown_parameter")
-    if kind == "required":
-        missing = [k for k in error.validator_value if k not in value]
-        full = param_path([*path, missing[0] if missing else "?"])
-        return bad_request(f"Missing required parameter: '{full}'.", param=full,
-                           code="missing_required_parameter")
-    if kind in {"type", "anyOf", "oneOf"}:
-        expected = [t for t in _expected_types(error) if t != "null"]
-        if expected and json_type(value) not in expected:
-            if expected == ["integer", "number"] or expected == ["number"]:
-                wanted = "a decimal"
-            else:
-                wanted = " or ".join(_TYPE_NAMES[t] for t in expected)
-            got = _TYPE_NAMES[json_type(value)]
-            return bad_request(
-                f"Invalid type for '{param}': expected {wanted}, but got {got} instead.",
-                param=param, code="invalid_type",
-            )
-        return bad_request(f"Invalid value for '{param}'.", param=param, code="invalid_value")
-    if kind in {"enum", "const"}:
-        options = error.validator_value if kind == "enum" else [error.validator_value]
-        shown = ", ".join(f"'{o}'" for o in options if o is not None)
-        return bad_request(f"Invalid value: '{value}'. Supported values are: {shown}.",
-                           param=param, code="invalid_value")
-    if kind in {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}:
-        number = "integer" if isinstance(value, int) else "decimal"
-        below = kind in {"minimum", "exclusiveMinimum"}
-        sign = (">=" if kind == "minimum" else ">") if below else (
-            "<=" if kind == "maximum" else "<")
-        where = "below minimum" if below else "above maximum"
-        code = f"{number}_{'below_min' if below else 'above_max'}_value"
-        return bad_request(
-            f"Invalid '{param}': {number} {where} value. Expected a value {sign} "
-            f"{error.validator_value}, but got {value} instead.",
-            param=param, code=code,
-        )
-    if kind in {"maxLength", "minLength"}:
-        too = "long" if kind == "maxLength" else "short"
-        bound = "maximum" if kind == "maxLength" else "minimum"
-        return bad_request(
-            f"Invalid '{param}': string too {too}. Expected a string with {bound} length "
-            f"{error.validator_value}, but got a string with length {len(value)} instead.",
-            param=param, code=f"string_{'above_max' if too == 'long' else 'below_min'}_length",
-        )
-    if kind in {"maxItems", "minItems"}:
-        too = "long" if kind == "maxItems" else "short"
-        bound = "maximum" if kind == "maxItems" else "minimum"
-        return bad_request(
-            f"Invalid '{param}': array too {too}. Expected an array with {bound} length "
-            f"{error.validator_value}, but got an array with length {len(value)} instead.",
-            param=param, code=f"array_{'above_max' if too == 'long' else 'below_min'}_length",
-        )
-    if kind == "maxProperties":
-        return bad_request(
-            f"Invalid '{param}': too many properties. Expected an object with at most "
-            f"{error.validator_value} properties, but got an object with {len(value)} "
-            "properties instead.",
-            param=param, code="object_above_max_size",
-        )
-    if kind == "propertyNames":
-        long_keys = [k for k in value if len(k) > 64]
-        key = long_keys[0] if long_keys else "?"
-        return bad_request(
-            f"Invalid '{param}': key '{key[:80]}' is too long. Expected a key with maximum "
-            f"length 64, but got a key with length {len(key)} instead.",
-            param=param, code="string_above_max_length",
-        )
-    if kind == "pattern":
-        return bad_request(
-            f"Invalid '{param}': string does not match pattern. Expected a string that "
-            f"matches the pattern '{error.validator_value}'.",
-            param=param, code="invalid_value",
-        )
+    phrase = _PHRASES.get(str(error.validator))
+    if phrase is not None:
+        return phrase(error, path, param)
     return bad_request(f"Invalid '{param or 'body'}': {error.message}.", param=param or None,
                        code="invalid_value")
+
+
+def _unknown_field(error: ValidationError, path: _Path, param: str) -> EmulatorError:
+    allowed = set(error.schema.get("properties", {}))
+    extra = sorted(k for k in error.instance if k not in allowed)
+    name = extra[0] if extra else "?"
+    if not path:
+        return bad_request(f"Unrecognized request argument supplied: {name}", param=name)
+    full = param_path([*path, name])
+    return bad_request(f"Unknown parameter: '{full}'.", param=full, code="unknown_parameter")
+
+
+def _missing_field(error: ValidationError, path: _Path, param: str) -> EmulatorError:
+    missing = [k for k in error.validator_value if k not in error.instance]
+    full = param_path([*path, missing[0] if missing else "?"])
+    return bad_request(f"Missing required parameter: '{full}'.", param=full,
+                       code="missing_required_parameter")
+
+
+def _wrong_type(error: ValidationError, path: _Path, param: str) -> EmulatorError:
+    value = error.instance
+    expected = [t for t in _expected_types(error) if t != "null"]
+    if expected and json_type(value) not in expected:
+        if expected == ["integer", "number"] or expected == ["number"]:
+            wanted = "a decimal"
+        else:
+            wanted = " or ".join(_TYPE_NAMES[t] for t in expected)
+        got = _TYPE_NAMES[json_type(value)]
+        return bad_request(
+            f"Invalid type for '{param}': expected {wanted}, but got {got} instead.",
+            param=param, code="invalid_type",
+        )
+    return bad_request(f"Invalid value for '{param}'.", param=param, code="invalid_value")
+
+
+def _not_allowed(error: ValidationError, path: _Path, param: str) -> EmulatorError:
+    kind = error.validator
+    options = error.validator_value if kind == "enum" else [error.validator_value]
+    shown = ", ".join(f"'{o}'" for o in options if o is not None)
+    return bad_request(f"Invalid value: '{error.instance}'. Supported values are: {shown}.",
+                       param=param, code="invalid_value")
+
+
+def _out_of_range(error: ValidationError, path: _Path, param: str) -> EmulatorError:
+    kind, value = error.validator, error.instance
+    number = "integer" if isinstance(value, int) else "decimal"
+    below = kind in {"minimum", "exclusiveMinimum"}
+    sign = (">=" if kind == "minimum" else ">") if below else (
+        "<=" if kind == "maximum" else "<")
+    where = "below minimum" if below else "above maximum"
+    code = f"{number}_{'below_min' if below else 'above_max'}_value"
+    return bad_request(
+        f"Invalid '{param}': {number} {where} value. Expected a value {sign} "
+        f"{error.validator_value}, but got {value} instead.",
+        param=param, code=code,
+    )
+
+
+def _bad_length(error: ValidationError, path: _Path, param: str) -> EmulatorError:
+    """``minLength``/``maxLength`` of a string, ``minItems``/``maxItems`` of an array."""
+    if error.validator in {"maxLength", "minLength"}:
+        kind, a, too = "string", "a string", "long" if error.validator == "maxLength" else "short"
+    else:
+        kind, a, too = "array", "an array", "long" if error.validator == "maxItems" else "short"
+    bound = "maximum" if too == "long" else "minimum"
+    return bad_request(
+        f"Invalid '{param}': {kind} too {too}. Expected {a} with {bound} length "
+        f"{error.validator_value}, but got {a} with length {len(error.instance)} instead.",
+        param=param, code=f"{kind}_{'above_max' if too == 'long' else 'below_min'}_length",
+    )
+
+
+def _too_many_properties(error: ValidationError, path: _Path, param: str) -> EmulatorError:
+    return bad_request(
+        f"Invalid '{param}': too many properties. Expected an object with at most "
+        f"{error.validator_value} properties, but got an object with {len(error.instance)} "
+        "properties instead.",
+        param=param, code="object_above_max_size",
+    )
+
+
+def _long_key(error: ValidationError, path: _Path, param: str) -> EmulatorError:
+    long_keys = [k for k in error.instance if len(k) > 64]
+    key = long_keys[0] if long_keys else "?"
+    return bad_request(
+        f"Invalid '{param}': key '{key[:80]}' is too long. Expected a key with maximum "
+        f"length 64, but got a key with length {len(key)} instead.",
+        param=param, code="string_above_max_length",
+    )
+
+
+def _no_match(error: ValidationError, path: _Path, param: str) -> EmulatorError:
+    return bad_request(
+        f"Invalid '{param}': string does not match pattern. Expected a string that "
+        f"matches the pattern '{error.validator_value}'.",
+        param=param, code="invalid_value",
+    )
+
+
+_PHRASES: dict[str, _Phrase] = {
+    "additionalProperties": _unknown_field,
+    "required": _missing_field,
+    **dict.fromkeys(("type", "anyOf", "oneOf"), _wrong_type),
+    **dict.fromkeys(("enum", "const"), _not_allowed),
+    **dict.fromkeys(("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"),
+                    _out_of_range),
+    **dict.fromkeys(("maxLength", "minLength", "maxItems", "minItems"), _bad_length),
+    "maxProperties": _too_many_properties,
+    "propertyNames": _long_key,
+    "pattern": _no_match,
+}
 
 
 def list_params(query: Mapping[str, str]) -> tuple[int, str, str | None, str | None]:
