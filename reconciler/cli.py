@@ -48,14 +48,13 @@ from reconciler.errors import (
     StalePlanError,
 )
 from reconciler.live import list_thread_runs, plan_from_api, read_live_state
-from reconciler.manifest import ManifestSet, load_manifests
+from reconciler.manifest import ManifestSet, load_manifests, read_sources
 from reconciler.plan import Plan, PlanOptions, fingerprint
 from reconciler.planfile import plan_from_dict
 from reconciler.progress import LiveProgress, PlainProgress
 from reconciler.redact import RedactingStream, Redactor
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.session import STATE_FOLDER, WriteGuard, lock_url, project_root
-from reconciler.sources import read_sources
 
 if TYPE_CHECKING:  # export and query are imported by their commands: plan and apply never pay
     from reconciler.export import Adoption

@@ -28,8 +28,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from reconciler.manifest import Problem, suggest
 from reconciler.model import SourceLocation
-from reconciler.validation import Problem, suggest
 
 __all__ = [
     "CONFIG_FILE",

@@ -20,9 +20,15 @@ import yaml
 
 from reconciler import identity
 from reconciler.errors import ReconcilerError
-from reconciler.manifest import load_manifests, resolve_plain_scalar
+from reconciler.manifest import (
+    API_VERSION,
+    KIND,
+    Document,
+    check_document,
+    load_manifests,
+    resolve_plain_scalar,
+)
 from reconciler.model import CREATE_ONLY_FIELDS, JSON, RUN_FIELDS, SourceLocation
-from reconciler.validation import API_VERSION, KIND, Document, check_document
 
 __all__ = [
     "DEFAULT_SCHEMA_REF",

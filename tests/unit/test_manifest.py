@@ -13,11 +13,16 @@ import pytest
 import yaml
 
 from reconciler.identity import canonical_json
-from reconciler.manifest import MAX_ALIAS_NODES, MAX_DEPTH, load_manifests, parse_documents
+from reconciler.manifest import (
+    MAX_ALIAS_NODES,
+    MAX_DEPTH,
+    Problem,
+    load_manifests,
+    parse_documents,
+    read_sources,
+)
 from reconciler.model import RUN_FIELDS, DesiredRun, DesiredState, SourceLocation
 from reconciler.schemas import load_schema
-from reconciler.sources import read_sources
-from reconciler.validation import Problem
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "manifests"

@@ -6,8 +6,8 @@ import os
 import time
 from pathlib import Path
 
+from reconciler.manifest import MAX_FILE_BYTES, read_sources
 from reconciler.model import SourceLocation
-from reconciler.sources import MAX_FILE_BYTES, read_sources
 
 
 def write(path: Path, text: str = "a: 1\n") -> Path:

@@ -10,9 +10,8 @@ import textwrap
 import pytest
 
 from reconciler.identity import USER_METADATA_MAX_PAIRS
-from reconciler.manifest import load_manifests
+from reconciler.manifest import Problem, format_path, load_manifests
 from reconciler.model import SourceLocation
-from reconciler.validation import Problem, format_path
 
 FILE = "runs.yaml"
 

@@ -1,43 +1,30 @@
-"""Manifests: YAML text → located documents → desired runs with defaults merged. Pure.
+"""The YAML reader: text → located documents, refusing hostile input within a fixed budget.
 
 The YAML event stream is turned into plain values here rather than by PyYAML's constructor,
 so that every key and value keeps its position, duplicate keys are errors instead of silently
-overwriting, and hostile input (alias bombs, absurd nesting) is refused within a fixed budget.
-Scalars follow the YAML 1.2 core schema, as modern tools do: ``yes``, ``no``, ``on`` and
-``off`` are strings, and timestamps stay text.
+overwriting, and hostile input (alias bombs beyond ``MAX_ALIAS_NODES``, nesting deeper than
+``MAX_DEPTH``, unprintable characters) is refused. Scalars follow the YAML 1.2 core schema, as
+modern tools do: ``yes``, ``no``, ``on`` and ``off`` are strings, and timestamps stay text
+(``resolve_plain_scalar``, which ``export`` uses to know which strings need quotes).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import yaml
 
-from reconciler.identity import canonical_json
-from reconciler.model import JSON, RUN_FIELDS, DesiredRun, DesiredState, SourceLocation
-from reconciler.validation import (
-    API_VERSION,
-    KIND,
-    DocPath,
-    Document,
-    MergedRun,
-    Problem,
-    check_document,
-    check_run,
-    check_unique_names,
-)
-from reconciler.validation import format_path as _label
+from reconciler.manifest.documents import DocPath, Document, Problem
+from reconciler.manifest.documents import format_path as _label
+from reconciler.model import JSON, SourceLocation
 
 __all__ = [
     "MAX_ALIAS_NODES",
     "MAX_DEPTH",
-    "ManifestSet",
-    "load_manifests",
-    "merge_run",
+    "location_of_offset",
     "parse_documents",
     "resolve_plain_scalar",
 ]
@@ -64,192 +51,6 @@ _INT_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
 _FLOAT = re.compile(r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?\Z")
 #: Integers longer than this stay text (Python refuses to parse very long digit strings).
 _MAX_INT_DIGITS = 1000
-
-#: Fields merged key by key with the defaults rather than replaced whole.
-_KEYED_FIELDS = ("metadata", "tool_outputs")
-_INTEGER_FIELDS = ("max_prompt_tokens", "max_completion_tokens")
-_NUMBER_FIELDS = ("temperature", "top_p")
-
-
-@dataclass(frozen=True)
-class ManifestSet:
-    """Every run the manifests declare, and every problem found in them.
-
-    Nothing may be planned or applied while ``problems`` is not empty; ``runs`` then holds only
-    the runs that were valid on their own, for tools that want to show them anyway.
-    """
-
-    runs: tuple[DesiredRun, ...]
-    problems: tuple[Problem, ...]
-    #: Every thread the manifests name, in ``defaults`` too: a thread whose runs were all
-    #: removed (``runs: []``) is still read, so that ``--prune`` sees its managed runs.
-    threads: tuple[str, ...] = ()
-
-    @property
-    def ok(self) -> bool:
-        return not self.problems
-
-
-def load_manifests(sources: Sequence[tuple[str, str]]) -> ManifestSet:
-    """Parse, merge and validate manifests given as ``(display name, text)`` pairs."""
-    problems: list[Problem] = []
-    merged: list[MergedRun] = []
-    valid: list[MergedRun] = []
-    threads: dict[str, None] = {}
-    for file, text in sources:
-        documents, found = parse_documents(file, text)
-        problems.extend(found)
-        if not found and all(d.value is None for d in documents):
-            problems.append(Problem(
-                SourceLocation(file, 1, 1),
-                "holds no manifest (an empty file, or only comments): nothing would be "
-                "declared by it",
-            ))
-        for document in documents:
-            document_problems = check_document(document)
-            problems.extend(document_problems)
-            if not document_problems:
-                threads.update(dict.fromkeys(_default_threads(document)))
-            for index in _run_indexes(document):
-                run = merge_run(document, index)
-                run_problems = check_run(run)
-                problems.extend(run_problems)
-                merged.append(run)
-                if not document_problems and not run_problems:
-                    valid.append(run)
-    problems.extend(check_unique_names(merged))
-
-    runs: list[DesiredRun] = []
-    seen: set[tuple[str, str]] = set()
-    for run in valid:
-        desired = _desired_run(run)
-        if desired.key not in seen:
-            seen.add(desired.key)
-            runs.append(desired)
-            threads[desired.thread_id] = None
-    order = {file: position for position, (file, _) in enumerate(sources)}
-    problems.sort(key=lambda p: (order.get(p.location.file, len(order)), *p.sort_key[1:]))
-    return ManifestSet(tuple(runs), tuple(problems), tuple(threads))
-
-
-def _default_threads(document: Document) -> list[str]:
-    """The thread a valid document names in its ``defaults``, if any."""
-    value = document.value
-    defaults = value.get("defaults") if isinstance(value, dict) else None
-    thread = defaults.get("thread_id") if isinstance(defaults, dict) else None
-    return [thread] if isinstance(thread, str) and thread else []
-
-
-def _run_indexes(document: Document) -> list[int]:
-    """The runs worth merging: mappings, in a document of our apiVersion and kind."""
-    value = document.value
-    if (
-        not isinstance(value, dict)
-        or value.get("apiVersion") != API_VERSION
-        or value.get("kind") != KIND
-        or not isinstance(value.get("runs"), list)
-    ):
-        return []
-    return [index for index, run in enumerate(value["runs"]) if isinstance(run, dict)]
-
-
-def merge_run(document: Document, index: int) -> MergedRun:
-    """Merge ``defaults`` into ``runs[index]``: the run's own value wins, a null clears a
-    default, and ``metadata`` / ``tool_outputs`` merge key by key."""
-    value = document.value
-    run = value["runs"][index]
-    own: dict[str, JSON] = run if isinstance(run, dict) else {}
-    defaults_value = value.get("defaults")
-    defaults: dict[str, JSON] = defaults_value if isinstance(defaults_value, dict) else {}
-    run_path: DocPath = ("runs", index)
-    fields: dict[str, JSON] = {}
-    origins: dict[DocPath, DocPath] = {}
-    if "name" in own:
-        fields["name"] = own["name"]
-        origins[("name",)] = (*run_path, "name")
-
-    for key in dict.fromkeys([*defaults, *own]):
-        if key == "name":
-            continue
-        if key in _KEYED_FIELDS:
-            merged_map = _merge_keyed(key, defaults.get(key), own, run_path, origins)
-            if merged_map is not None:
-                fields[key] = merged_map
-            continue
-        source: DocPath = (*run_path, key) if key in own else ("defaults", key)
-        chosen = own[key] if key in own else defaults[key]
-        if chosen is not None:
-            fields[key] = chosen
-            origins[(key,)] = source
-    return MergedRun(document, index, fields, origins)
-
-
-def _merge_keyed(
-    key: str,
-    base: JSON,
-    own: dict[str, JSON],
-    run_path: DocPath,
-    origins: dict[DocPath, DocPath],
-) -> JSON:
-    merged: dict[str, JSON] = {}
-    if isinstance(base, dict):
-        origins[(key,)] = ("defaults", key)
-        for name, item in base.items():
-            if item is not None:
-                merged[name] = item
-                origins[(key, name)] = ("defaults", key, name)
-    if key in own:
-        override = own[key]
-        origins[(key,)] = (*run_path, key)
-        if override is None:
-            return None
-        if not isinstance(override, dict):
-            return override  # the schema reports it
-        for name, item in override.items():
-            if item is None:
-                merged.pop(name, None)
-            else:
-                merged[name] = item
-                origins[(key, name)] = (*run_path, key, name)
-    return merged or None
-
-
-def _desired_run(run: MergedRun) -> DesiredRun:
-    """The domain value of a run that passed every check."""
-    fields = run.fields
-    spec: dict[str, JSON] = {}
-    for name in RUN_FIELDS:
-        if name == "metadata" or name not in fields:
-            continue
-        item = fields[name]
-        if name in _INTEGER_FIELDS and isinstance(item, float):
-            item = int(item)
-        elif name in _NUMBER_FIELDS and isinstance(item, int):
-            item = float(item)  # 1 and 1.0 are one temperature, and must hash as one
-        elif name == "truncation_strategy" and isinstance(item, dict):
-            last = item.get("last_messages")
-            if isinstance(last, float):
-                item = {**item, "last_messages": int(last)}
-        spec[name] = item
-    outputs = fields.get("tool_outputs", {})
-    tool_outputs = {
-        function: answer if isinstance(answer, str) else canonical_json(answer)
-        for function, answer in outputs.items()
-    }
-    revision = fields.get("revision", 0)
-    return DesiredRun(
-        thread_id=fields["thread_id"],
-        name=fields["name"],
-        spec=spec,
-        metadata=dict(fields.get("metadata", {})),
-        state=DesiredState(fields.get("state", DesiredState.ACTIVE.value)),
-        tool_outputs=tool_outputs,
-        revision=int(revision),
-        location=run.document.locate(run.path),
-    )
-
-
-# --- YAML → located documents ---------------------------------------------------------------
 
 
 def location_of_offset(file: str, text: str, offset: int) -> SourceLocation:

@@ -11,8 +11,8 @@ import os
 import stat
 from collections.abc import Sequence
 
+from reconciler.manifest.documents import Problem
 from reconciler.model import SourceLocation
-from reconciler.validation import Problem
 
 __all__ = ["MANIFEST_SUFFIXES", "MAX_FILE_BYTES", "find_manifest_files", "read_sources"]
 
