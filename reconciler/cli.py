@@ -49,6 +49,7 @@ from reconciler.errors import (
 )
 from reconciler.live import list_thread_runs, plan_from_api, read_live_state
 from reconciler.manifest import ManifestSet, load_manifests, read_sources
+from reconciler.model import DesiredRun
 from reconciler.plan import Plan, PlanOptions, fingerprint
 from reconciler.planfile import plan_from_dict
 from reconciler.progress import LiveProgress, PlainProgress
@@ -238,7 +239,7 @@ async def compute_plan(
     return dataclasses.replace(result, backend=backend.binding)
 
 
-def _check_targets(options: PlanOptions, desired: Sequence[Any], result: Plan) -> None:
+def _check_targets(options: PlanOptions, desired: Sequence[DesiredRun], result: Plan) -> None:
     known = {r.name for r in desired} | {f"{r.thread_id}/{r.name}" for r in desired}
     known |= {c.name for c in result.changes} | {c.address for c in result.changes}
     unknown = sorted(options.targets - known)

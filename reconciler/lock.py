@@ -23,7 +23,7 @@ from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, Self
 from urllib.parse import unquote
 
 from reconciler.errors import ReconcilerError
@@ -224,7 +224,31 @@ def _reason(exc: OSError) -> str:
     return exc.strerror or str(exc)
 
 
-class LocalLock:
+class _HeldWhileInside:
+    """``with lock:`` takes it within the lock's own timeout and releases it at the end."""
+
+    timeout: float
+
+    def acquire(self, timeout: float) -> None:
+        raise NotImplementedError
+
+    def release(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.acquire(self.timeout)
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()
+
+
+class LocalLock(_HeldWhileInside):
     """The lock file ``<directory>/lock``: an ``flock`` plus a JSON record of the holder.
 
     The kernel drops the ``flock`` of a process that dies, so a crash never leaves the project
@@ -323,18 +347,6 @@ class LocalLock:
             pass  # closing the descriptor below frees the lock all the same
         finally:
             os.close(fd)
-
-    def __enter__(self) -> LocalLock:
-        self.acquire(self.timeout)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 @dataclass(frozen=True)
@@ -492,7 +504,7 @@ CREATE TABLE IF NOT EXISTS {LOCKS_TABLE} (
 """
 
 
-class PostgresLock:
+class PostgresLock(_HeldWhileInside):
     """A session advisory lock keyed on the project, as Terraform's pg backend.
 
     One connection stays open while the lock is held: the server drops the lock with the
@@ -601,18 +613,6 @@ class PostgresLock:
             pass
         finally:
             conn.close()
-
-    def __enter__(self) -> PostgresLock:
-        self.acquire(self.timeout)
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.release()
 
 
 def is_postgres_url(url: str) -> bool:
