@@ -1,10 +1,47 @@
 """reconciler: GitOps for OpenAI Assistants v2 runs.
 
-Declare runs in YAML, ``plan`` what would change against the live API, ``apply`` it.
+Declare runs in YAML, ``plan`` what would change against the live API, ``apply`` it. This is
+the library's facade: the pure planner and its values, and the errors it raises. The rest
+(the HTTP client, the apply engine, the CLI) is imported from its own module.
 """
 
 from __future__ import annotations
 
+from reconciler.errors import (
+    ApiError,
+    ApplyError,
+    ConfigError,
+    ManifestError,
+    PlanFileError,
+    ReconcilerError,
+    StalePlanError,
+    UnknownOutcomeError,
+)
+from reconciler.model import DesiredRun, DesiredState, LiveRun, LiveState, ThreadState
+from reconciler.plan import Action, Binding, Change, Plan, PlanOptions, Reason, plan
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = [
+    "Action",
+    "ApiError",
+    "ApplyError",
+    "Binding",
+    "Change",
+    "ConfigError",
+    "DesiredRun",
+    "DesiredState",
+    "LiveRun",
+    "LiveState",
+    "ManifestError",
+    "Plan",
+    "PlanFileError",
+    "PlanOptions",
+    "Reason",
+    "ReconcilerError",
+    "StalePlanError",
+    "ThreadState",
+    "UnknownOutcomeError",
+    "__version__",
+    "plan",
+]

@@ -16,8 +16,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler import identity
 from reconciler.model import CANCELLABLE_STATUSES, JSON, RUN_FIELDS
 from reconciler.plan import Action, Change, FieldChange, Plan, Reason, ToolOutput
@@ -247,6 +245,8 @@ def _structural(
     path: str, before: JSON, after: JSON, arrows: bool, depth: int
 ) -> list[Line]:
     """JSON diffed by structure: one line per changed, added or removed leaf or subtree."""
+    from deepdiff import DeepDiff  # here, not at import: it costs every command ~90 ms
+
     diff: Any = DeepDiff(before, after, view="tree", verbose_level=2)
     entries: list[tuple[str, str, JSON, JSON]] = []
     for report, levels in diff.items():
