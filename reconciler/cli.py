@@ -12,7 +12,6 @@ import asyncio
 import contextlib
 import dataclasses
 import gc
-import json
 import os
 import sys
 import traceback
@@ -43,18 +42,17 @@ from reconciler.errors import (
     ApplyError,
     ConfigError,
     ManifestError,
-    PlanFileError,
     ReconcilerError,
-    StalePlanError,
 )
-from reconciler.live import list_thread_runs, plan_from_api, read_live_state
+from reconciler.files import write_text_file
+from reconciler.live import list_thread_runs, plan_from_api
 from reconciler.manifest import ManifestSet, load_manifests, read_sources
 from reconciler.model import DesiredRun
-from reconciler.plan import Plan, PlanOptions, fingerprint
-from reconciler.planfile import plan_from_dict
+from reconciler.plan import Plan, PlanOptions
 from reconciler.progress import LiveProgress, PlainProgress
 from reconciler.redact import RedactingStream, Redactor
 from reconciler.render import render_json, render_markdown, render_text
+from reconciler.saved import check_not_stale, read_plan_file, recognise_plan_file, write_plan_file
 from reconciler.session import STATE_FOLDER, WriteGuard, lock_url, project_root
 
 if TYPE_CHECKING:  # export and query are imported by their commands: plan and apply never pay
@@ -264,68 +262,6 @@ def render(plan_value: Plan, fmt: str) -> str:
     return render_text(plan_value, color=_color())
 
 
-def write_plan_file(path: str, plan_value: Plan) -> None:
-    write_text_file(path, render_json(plan_value) + "\n")
-
-
-def write_text_file(path: str, text: str) -> None:
-    """Write atomically so a crash never leaves half a file behind."""
-    target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
-    try:
-        tmp.write_text(Redactor.from_env().redact(text), "utf-8")
-        tmp.replace(target)
-    except OSError as exc:
-        raise ConfigError(f"{path}: cannot write it ({exc.strerror or exc})") from exc
-
-
-def read_plan_file(path: str) -> Plan:
-    try:
-        text = Path(path).read_text("utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise PlanFileError(f"{path}: cannot read the plan file ({exc})") from exc
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise PlanFileError(f"{path}: not a plan file (invalid JSON: {exc})") from exc
-    try:
-        return plan_from_dict(data)
-    except PlanFileError as exc:
-        raise PlanFileError(f"{path}: {exc}") from exc
-
-
-def looks_like_plan_file(paths: Sequence[str]) -> bool:
-    """``apply PLANFILE``: a single JSON object with a ``format_version``, not manifests
-    (which may be written in JSON too: JSON is YAML)."""
-    if len(paths) != 1 or not Path(paths[0]).is_file():
-        return False
-    try:
-        with open(paths[0], "rb") as handle:
-            if not handle.read(64).lstrip().startswith(b"{"):
-                return False
-            handle.seek(0)
-            data = json.loads(handle.read())
-    except (OSError, ValueError):
-        return False  # not JSON after all: YAML in flow style, which the manifest loader reads
-    return isinstance(data, dict) and "format_version" in data
-
-
-async def check_not_stale(client: AssistantsClient, saved: Plan) -> None:
-    """Terraform's "Saved plan is stale": re-read every thread the plan was computed from."""
-    live = await read_live_state(client, list(saved.fingerprints))
-    changed = [
-        thread_id
-        for thread_id, digest in saved.fingerprints.items()
-        if fingerprint(live.threads[thread_id], saved.options.project) != digest
-    ]
-    if changed:
-        more = f" and {len(changed) - 1} more" if len(changed) > 1 else ""
-        raise StalePlanError(
-            f"saved plan is stale: the runs of {changed[0]}{more} changed since it was made; "
-            "run `reconciler plan` again"
-        )
-
-
 # -- apply progress ----------------------------------------------------------------------------
 
 
@@ -455,7 +391,7 @@ def apply(
 ) -> int:
     """Make the live runs match the manifests (or execute a saved plan file)."""
     flags = _flags(kwargs)
-    saved = read_plan_file(paths[0]) if looks_like_plan_file(paths) else None
+    saved = recognise_plan_file(paths)
     if saved is not None and (prune or targets or recreate_unmarked or allow_empty):
         raise ConfigError(
             "--prune, --target, --recreate-unmarked and --allow-empty belong to `plan`; a "
