@@ -11,7 +11,7 @@ import pytest
 from reconciler.cli import adopt_runs
 from reconciler.errors import ApplyError
 from reconciler.export import Adoption
-from tests.client.test_client import error, make_client
+from tests.fixtures import error, make_client
 
 ADOPTIONS = [
     Adoption("thread_a", "run_ok", "report", {"team": "a", "reconciler.project": "p"}),

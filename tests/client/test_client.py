@@ -11,34 +11,13 @@ import pytest
 
 from reconciler import errors
 from reconciler.client import AssistantsClient, ClientSettings, error_from_response, retry_delay
-
-KEY = "sk-test-secret-0123456789abcdef"
-
-
-async def _no_sleep(_: float) -> None:
-    return None
-
-
-def make_client(
-    handler: Callable[[httpx.Request], httpx.Response], **settings: object
-) -> AssistantsClient:
-    base = {"base_url": "https://api.example.test/v1", "api_key": KEY, "max_retries": 3}
-    base.update(settings)
-    return AssistantsClient(
-        ClientSettings(**base),  # type: ignore[arg-type]
-        transport=httpx.MockTransport(handler),
-        sleep=_no_sleep,
-    )
+from tests.fixtures import KEY, error, make_client
 
 
 def run(coro: object) -> object:
     return asyncio.run(coro)  # type: ignore[arg-type]
 
 
-def error(status: int, message: str, **headers: str) -> httpx.Response:
-    body = {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                      "code": None}}
-    return httpx.Response(status, json=body, headers={"x-request-id": "req_123", **headers})
 
 
 def test_sends_auth_beta_org_and_project_headers() -> None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-
 import pytest
 
 from reconciler import identity
 from reconciler.model import (
-    JSON,
-    DesiredRun,
     DesiredState,
     LiveRun,
-    LiveState,
     SourceLocation,
     ThreadState,
     ToolCall,
@@ -21,82 +16,23 @@ from reconciler.plan import (
     Action,
     Change,
     FieldChange,
-    Plan,
     PlanOptions,
     Reason,
     ToolOutput,
     fingerprint,
     plan,
 )
-
-PROJECT = "analytics"
-SPEC: dict[str, JSON] = {"assistant_id": "asst_1", "instructions": "Summarise the KPIs."}
-
-
-def desired(
-    name: str = "report", thread: str = "thread_a", spec: Mapping[str, JSON] | None = None,
-    **kwargs: object,
-) -> DesiredRun:
-    return DesiredRun(thread, name, dict(SPEC if spec is None else spec), **kwargs)  # type: ignore[arg-type]
-
-
-def managed(
-    run: DesiredRun, run_id: str, status: str = "completed", *, created_at: int = 100,
-    spec: Mapping[str, JSON] | None = None, revision: int | None = None,
-    user: Mapping[str, str] | None = None, recorded_user: Mapping[str, str] | None = None,
-    fields: Mapping[str, JSON] | None = None, calls: Sequence[ToolCall] = (),
-    project: str = PROJECT,
-) -> LiveRun:
-    """A live run as reconciler would have created it from ``spec``/``revision``/metadata.
-
-    ``user`` is the metadata on the run now; ``recorded_user`` what the last apply recorded
-    (differing from ``user`` simulates an edit outside reconciler).
-    """
-    spec = run.spec if spec is None else spec
-    revision = run.revision if revision is None else revision
-    recorded = dict(run.metadata if recorded_user is None else recorded_user)
-    now = recorded if user is None else dict(user)
-    reserved = identity.reserved_metadata(
-        project=project, name=run.name, spec=spec, revision=revision, user_metadata=recorded
-    )
-    return LiveRun(
-        run_id, run.thread_id, status, created_at, {**now, **reserved}, dict(fields or {}),
-        tuple(calls),
-    )
-
-
-def unmanaged(run_id: str, status: str, thread: str = "thread_a") -> LiveRun:
-    return LiveRun(run_id, thread, status, 50, {"owner": "someone"})
-
-
-def state(*runs: LiveRun, threads: Sequence[str] = ()) -> LiveState:
-    by_thread: dict[str, list[LiveRun]] = {t: [] for t in threads}
-    for run in runs:
-        by_thread.setdefault(run.thread_id, []).append(run)
-    return LiveState({t: ThreadState(t, tuple(r)) for t, r in by_thread.items()})
-
-
-def make(
-    runs: Sequence[DesiredRun], live: LiveState, *, prune: bool = False,
-    targets: frozenset[str] = frozenset(),
-) -> Plan:
-    return plan(runs, live, PlanOptions(PROJECT, prune=prune, targets=targets))
-
-
-def only(result: Plan) -> Change:
-    assert len(result.changes) == 1, result.changes
-    return result.changes[0]
-
-
-def full_metadata(run: DesiredRun, generation: int = 1) -> dict[str, str]:
-    return {
-        **run.metadata,
-        **identity.reserved_metadata(
-            project=PROJECT, name=run.name, spec=run.spec, revision=run.revision,
-            user_metadata=run.metadata, generation=generation,
-        ),
-    }
-
+from tests.fixtures import (
+    PROJECT,
+    SPEC,
+    desired,
+    full_metadata,
+    make,
+    managed,
+    only,
+    state,
+    unmanaged,
+)
 
 # --- no current run ---------------------------------------------------------------------
 

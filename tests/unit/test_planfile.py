@@ -21,7 +21,7 @@ from reconciler.plan import (
 )
 from reconciler.planfile import PlanFileError, plan_from_dict, plan_from_json, plan_to_dict
 from reconciler.schemas import load_schema
-from tests.unit.test_render import busy_plan
+from tests.fixtures import busy_plan
 
 
 def rich_plan() -> Plan:

@@ -5,52 +5,16 @@ from __future__ import annotations
 import json
 import re
 
-from reconciler.model import DesiredRun, DesiredState, SourceLocation, ToolCall
+from reconciler.model import DesiredRun, ToolCall
 from reconciler.plan import Action, Change, Drift, FieldChange, Plan, PlanOptions
 from reconciler.planfile import plan_to_dict
 from reconciler.render import render_json, render_markdown, render_text
-from tests.unit.test_plan import SPEC, desired, make, managed, state, unmanaged
+from tests.fixtures import SPEC, busy_plan, desired, make, managed, state, unmanaged
 
 ANSI = re.compile(r"\x1b\[[0-9;]*m")
 
-OLD_INSTRUCTIONS = "\n".join(
-    ["You are a careful analyst.", "Summarise last week's KPIs.", "Use a table.",
-     "Mention the trend.", "Be brief.", "Cite the sources.", "Sign off as the KPI bot."]
-)
-NEW_INSTRUCTIONS = OLD_INSTRUCTIONS.replace("Use a table.", "Use a table with totals.")
-TOOLS_OLD = [{"type": "function", "function": {
-    "name": "lookup_ticket",
-    "parameters": {"type": "object", "properties": {"id": {"type": "string"}}},
-}}]
-TOOLS_NEW = [{"type": "function", "function": {
-    "name": "lookup_ticket", "description": "Find a ticket by id",
-    "parameters": {"type": "object", "properties": {"id": {"type": "integer"}}},
-}}]
 
 
-def busy_plan(*, prune: bool = False) -> Plan:
-    """One of each action, a warning, drift and an unchanged run, on two threads."""
-    create = desired("fresh", location=SourceLocation("runs.yaml", 12, 5))
-    modify = desired("meta", metadata={"team": "b"})
-    replace = desired("report", spec={**SPEC, "instructions": NEW_INSTRUCTIONS})
-    tools = desired("triage", spec={**SPEC, "tools": TOOLS_NEW}, thread="thread_b")
-    cancel = desired("stop", state=DesiredState.CANCELLED, thread="thread_b")
-    answer = desired("answer", tool_outputs={"lookup": '{"status": "open", "id": 7}'},
-                     thread="thread_c")
-    unchanged = desired("same", thread="thread_c")
-    live = state(
-        managed(modify, "run_meta", user={"team": "z"}, recorded_user={"team": "a"}),
-        managed(replace, "run_abc", "in_progress", spec=SPEC,
-                fields={**SPEC, "instructions": OLD_INSTRUCTIONS}),
-        managed(tools, "run_tools", spec={**SPEC, "tools": TOOLS_OLD},
-                fields={**SPEC, "tools": TOOLS_OLD}),
-        managed(cancel, "run_stop", "queued"),
-        managed(desired("gone", thread="thread_b"), "run_gone", "in_progress"),
-        managed(answer, "run_answer", "requires_action",
-                calls=[ToolCall("call_1", "lookup", '{"id": 7}')]),
-        managed(unchanged, "run_same"),
-    )
-    return make([create, modify, replace, tools, cancel, answer, unchanged], live, prune=prune)
 
 
 def test_summary_line_counts_each_action() -> None:
