@@ -34,12 +34,10 @@ from reconciler.errors import (
     WaitTimeoutError,
 )
 from reconciler.journal import Intent, IntentJournal, MemoryJournal
-from reconciler.live import pending_tool_calls, read_thread
-from reconciler.model import ACTIVE_STATUSES, TERMINAL_STATUSES, LiveRun
+from reconciler.live import read_thread
+from reconciler.model import ACTIVE_STATUSES, TERMINAL_STATUSES, LiveRun, RunStatus
 from reconciler.plan import Action, Change, Plan, index_thread
-
-#: Statuses a run ends in that mean it did not do its work.
-UNSUCCESSFUL_STATUSES = frozenset({"failed", "expired", "incomplete", "cancelled"})
+from reconciler.runs import pending_tool_calls
 
 
 class Outcome(enum.Enum):
@@ -341,7 +339,7 @@ class Applier:
                 last = exc.api_message
                 run = await self.client.get_run(thread, run_id)
             status = str(run.get("status"))
-            if status == "cancelling" or status in TERMINAL_STATUSES:
+            if status == RunStatus.CANCELLING or status in TERMINAL_STATUSES:
                 return f"already {status}"
         raise ReconcilerError(
             f"could not cancel run {run_id} after {self.options.max_attempts} tries "
@@ -360,7 +358,7 @@ class Applier:
             except (AmbiguousResultError, ToolOutputsNotAcceptedError) as exc:
                 run = await self.client.get_run(thread, run_id)
                 pending = {c.id for c in pending_tool_calls(run)}
-                if run.get("status") != "requires_action" or not wanted & pending:
+                if run.get("status") != RunStatus.REQUIRES_ACTION or not wanted & pending:
                     if isinstance(exc, AmbiguousResultError):
                         return "tool outputs accepted (confirmed after a lost answer)"
                     return f"no longer waiting for these outputs (status {run.get('status')})"
@@ -498,7 +496,7 @@ class Applier:
                 return
             run_id = str(latest.get("id"))
             status = str(latest.get("status"))
-            if status == "requires_action":
+            if status == RunStatus.REQUIRES_ACTION:
                 await self._answer_if_ours(work, latest)
             if not announced:
                 self.hooks.progress(change.address, f"waiting for {run_id} ({status}) to finish")
@@ -536,7 +534,7 @@ class Applier:
                 if status != last_status:
                     self.hooks.progress(followed.address, f"{followed.run_id} {status}")
                     last_status = status
-                if status == "requires_action":
+                if status == RunStatus.REQUIRES_ACTION:
                     await self._answer_if_ours(work, run)
                 await self._pause(f"{followed.address}: run {followed.run_id} still {status}")
         except ReconcilerError as exc:

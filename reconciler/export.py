@@ -28,7 +28,14 @@ from reconciler.manifest import (
     load_manifests,
     resolve_plain_scalar,
 )
-from reconciler.model import CREATE_ONLY_FIELDS, JSON, RUN_FIELDS, SourceLocation
+from reconciler.model import (
+    CANCELLED_STATUSES,
+    CREATE_ONLY_FIELDS,
+    JSON,
+    RUN_FIELDS,
+    RunStatus,
+    SourceLocation,
+)
 
 __all__ = [
     "DEFAULT_SCHEMA_REF",
@@ -54,7 +61,6 @@ _NAME_MAX = 48
 _NAME_ID_CHARS = 12
 _NAME_PATTERN = re.compile(r"[a-z0-9][a-z0-9-]*\Z")
 #: Statuses that end (or are ending) in ``cancelled``: exported as ``state: cancelled``.
-_CANCELLED_STATUSES = frozenset({"cancelling", "cancelled"})
 _PLACEHOLDER_NAME = "x"
 
 
@@ -341,11 +347,11 @@ def _export_run(
             return Skipped(thread_id, run_id, f"its metadata cannot be adopted: {problem}")
         fields["metadata"] = dict(user)
     status = obj.get("status")
-    if status in _CANCELLED_STATUSES:
+    if status in CANCELLED_STATUSES:
         fields["state"] = "cancelled"
     if revision:
         fields["revision"] = revision
-    if status == "requires_action":
+    if status == RunStatus.REQUIRES_ACTION:
         functions = sorted({call for call in _pending_functions(obj)})
         if functions:
             comments.append(

@@ -43,19 +43,38 @@ CREATE_ONLY_FIELDS: frozenset[str] = frozenset(
     {"additional_instructions", "additional_messages"}
 )
 
+class RunStatus(enum.StrEnum):
+    """The statuses Assistants v2 defines for a run (its status machine, in order).
+
+    A ``StrEnum``: members equal the API's strings, so a status read from the wire compares
+    and hashes as its member. The sets below are the only place runs are classified.
+    """
+
+    QUEUED = "queued"
+    IN_PROGRESS = "in_progress"
+    REQUIRES_ACTION = "requires_action"
+    CANCELLING = "cancelling"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+    COMPLETED = "completed"
+    INCOMPLETE = "incomplete"
+    EXPIRED = "expired"
+
+
 #: Run statuses in which a run occupies its thread (the API allows one such run per thread).
 ACTIVE_STATUSES: frozenset[str] = frozenset(
-    {"queued", "in_progress", "requires_action", "cancelling"}
+    {RunStatus.QUEUED, RunStatus.IN_PROGRESS, RunStatus.REQUIRES_ACTION, RunStatus.CANCELLING}
 )
 #: Statuses a run never leaves.
-TERMINAL_STATUSES: frozenset[str] = frozenset(
-    {"cancelled", "failed", "completed", "incomplete", "expired"}
-)
+TERMINAL_STATUSES: frozenset[str] = frozenset(set(RunStatus) - ACTIVE_STATUSES)
 #: Every status Assistants v2 defines; a run in any other is not planned from.
-RUN_STATUSES: frozenset[str] = ACTIVE_STATUSES | TERMINAL_STATUSES
-
+RUN_STATUSES: frozenset[str] = frozenset(RunStatus)
 #: Statuses in which the API accepts a cancel.
-CANCELLABLE_STATUSES: frozenset[str] = frozenset({"queued", "in_progress", "requires_action"})
+CANCELLABLE_STATUSES: frozenset[str] = ACTIVE_STATUSES - {RunStatus.CANCELLING}
+#: A cancel was asked for, or has taken effect.
+CANCELLED_STATUSES: frozenset[str] = frozenset({RunStatus.CANCELLING, RunStatus.CANCELLED})
+#: A run's statuses "running": queued and in progress change no decision of the planner.
+RUNNING_STATUSES: frozenset[str] = frozenset({RunStatus.QUEUED, RunStatus.IN_PROGRESS})
 
 
 class DesiredState(enum.Enum):

@@ -19,13 +19,16 @@ from types import MappingProxyType
 from reconciler import identity
 from reconciler.model import (
     CANCELLABLE_STATUSES,
+    CANCELLED_STATUSES,
     CREATE_ONLY_FIELDS,
     IMMUTABLE_FIELDS,
     JSON,
+    RUNNING_STATUSES,
     DesiredRun,
     DesiredState,
     LiveRun,
     LiveState,
+    RunStatus,
     ThreadState,
 )
 
@@ -217,7 +220,6 @@ def _rank(change: Change) -> int:
     return _RANK[change.action]
 
 
-_CANCELLED = frozenset({"cancelling", "cancelled"})
 
 
 @dataclass(frozen=True)
@@ -338,11 +340,11 @@ def fingerprint(thread: ThreadState, project: str) -> str:
 
 
 def _status_class(run: LiveRun) -> str:
-    if run.status in ("queued", "in_progress"):
+    if run.status in RUNNING_STATUSES:
         return "running"
-    if run.status == "requires_action":
+    if run.status == RunStatus.REQUIRES_ACTION:
         return "requires_action:" + ",".join(sorted(c.id for c in run.pending_tool_calls))
-    if run.status in _CANCELLED:
+    if run.status in CANCELLED_STATUSES:
         return "cancelled"
     return run.status
 
@@ -576,14 +578,14 @@ class _Planner:
         if run.state is DesiredState.CANCELLED:
             if live_run.status in CANCELLABLE_STATUSES:
                 changes.append(change(Action.CANCEL, Reason.STATE_CANCELLED))
-            elif live_run.status in _CANCELLED:
+            elif live_run.status in CANCELLED_STATUSES:
                 changes.append(change(Action.NOOP, Reason.UP_TO_DATE))
             else:
                 changes.append(change(Action.NOOP, Reason.FINISHED))
         elif not same_spec:
             changes.append(self.replace(run, live_run, live_user, source))
         else:
-            if live_run.status in _CANCELLED:
+            if live_run.status in CANCELLED_STATUSES:
                 drift.append(Drift(
                     kind="cancelled",
                     message=(
@@ -705,7 +707,7 @@ def _answer(
 ) -> list[Change]:
     """Submit tool outputs when every pending call is answered; otherwise say which are not."""
     pending = live_run.pending_tool_calls
-    if live_run.status != "requires_action" or not pending:
+    if live_run.status != RunStatus.REQUIRES_ACTION or not pending:
         return []
     unanswered = sorted({c.function_name for c in pending} - set(run.tool_outputs))
     if unanswered:

@@ -28,9 +28,9 @@ from reconciler.errors import (
     ToolOutputsNotAcceptedError,
 )
 from reconciler.journal import Intent, MemoryJournal
-from reconciler.live import thread_state
 from reconciler.model import ACTIVE_STATUSES, CANCELLABLE_STATUSES, CREATE_ONLY_FIELDS, LiveState
 from reconciler.plan import Change
+from reconciler.runs import thread_state
 
 LOST_ANSWER = "the gateway answered 504 after the request was sent"
 

@@ -9,10 +9,10 @@ import pytest
 
 from reconciler import identity
 from reconciler.export import Export, ExportError, export_runs, run_name_for
-from reconciler.live import thread_state
 from reconciler.manifest import load_manifests
 from reconciler.model import DesiredRun, DesiredState, LiveState
 from reconciler.plan import PlanOptions, plan
+from reconciler.runs import thread_state
 
 PROJECT = "analytics"
 THREAD = "thread_abc"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.live import MalformedRunError, run_from_api, thread_state
+from reconciler.runs import MalformedRunError, run_from_api, thread_state
 
 
 def api_run(run_id: str, status: str, created_at: int, **extra: object) -> dict[str, object]:
