@@ -98,7 +98,27 @@ def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]
         return ProjectConfig(), [_syntax_problem(text, filename, exc)]
     problems: list[Problem] = []
     where = _Locator(text, filename)
+    # Key by key in this order: problems at one place keep it, as the sort below is stable.
+    _unknown_keys(data, where, problems)
+    project = _project(data, where, problems)
+    base_url = _base_url(data, where, problems)
+    auth, api_version = _auth(data, where, problems)
+    concurrency = _concurrency(data, where, problems)
+    lock = _lock(data, where, problems)
+    lock_timeout = _seconds(data, "lock_timeout", where, problems)
+    settle_window = _seconds(data, "settle_window", where, problems)
+    request_timeout = _request_timeout(data, where, problems)
+    ca_bundle = _ca_bundle(data, filename, where, problems)
+    insecure = _allow_insecure_http(data, where, problems)
+    config = ProjectConfig(
+        project, base_url, auth, api_version, concurrency, lock, lock_timeout, settle_window,
+        request_timeout, ca_bundle, insecure,
+    )
+    return config, sorted(problems, key=lambda p: p.sort_key)
 
+
+def _unknown_keys(data: Mapping[str, Any], where: _Locator, problems: list[Problem]) -> None:
+    """A typo must not pass for an unset value, so every unknown key or table is a problem."""
     for key, value in data.items():
         if key not in _KEYS:
             kind = "table" if isinstance(value, dict) else "key"
@@ -106,13 +126,20 @@ def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]
                 Problem(where.key(key), f"unknown {kind} {key!r}{suggest(key, _KEYS)}")
             )
 
+
+def _project(data: Mapping[str, Any], where: _Locator, problems: list[Problem]) -> str | None:
+    """The project name, held to the same rule as the ``--project`` flag."""
     project = _string(data, "project", where, problems)
     if project is not None:
         why = project_name_problem(project)
         if why is not None:
             problems.append(Problem(where.value("project"), f"project: {why}"))
             project = None
+    return project
 
+
+def _base_url(data: Mapping[str, Any], where: _Locator, problems: list[Problem]) -> str | None:
+    """The API's URL: http or https with a host, so a typo fails here, not at the first call."""
     base_url = _string(data, "base_url", where, problems)
     if base_url is not None:
         parts = urlsplit(base_url)
@@ -124,7 +151,13 @@ def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]
                 )
             )
             base_url = None
+    return base_url
 
+
+def _auth(
+    data: Mapping[str, Any], where: _Locator, problems: list[Problem]
+) -> tuple[AuthMode, str | None]:
+    """``auth`` and ``api_version`` together: Azure needs an api-version, bearer takes none."""
     auth: AuthMode = "bearer"
     auth_text = _string(data, "auth", where, problems)
     if auth_text is not None:
@@ -148,9 +181,17 @@ def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]
         problems.append(
             Problem(where.key("api_version"), "api_version: applies only with auth = 'azure'")
         )
+    return auth, api_version
 
+
+def _concurrency(
+    data: Mapping[str, Any], where: _Locator, problems: list[Problem]
+) -> int | None:
+    """Requests in flight at once: a whole number in a range the client can honour."""
     concurrency = data.get("concurrency")
-    if concurrency is not None and (
+    if concurrency is None:
+        return None
+    if (
         not isinstance(concurrency, int)
         or isinstance(concurrency, bool)
         or not 1 <= concurrency <= MAX_CONCURRENCY
@@ -162,8 +203,12 @@ def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]
                 f"got {_toml(concurrency)}",
             )
         )
-        concurrency = None
+        return None
+    return concurrency
 
+
+def _lock(data: Mapping[str, Any], where: _Locator, problems: list[Problem]) -> str | None:
+    """The shared lock's URL; only PostgreSQL is a shared backend, the default is local."""
     lock = _string(data, "lock", where, problems)
     if lock is not None and urlsplit(lock).scheme not in _LOCK_SCHEMES:
         problems.append(Problem(
@@ -171,29 +216,42 @@ def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]
             "lock: expected a postgresql:// URL (leave it out for the local lock file)",
         ))
         lock = None
-    lock_timeout = _seconds(data, "lock_timeout", where, problems)
-    settle_window = _seconds(data, "settle_window", where, problems)
+    return lock
+
+
+def _request_timeout(
+    data: Mapping[str, Any], where: _Locator, problems: list[Problem]
+) -> float | None:
+    """Seconds like the other waits, but 0 would give every request up at once."""
     request_timeout = _seconds(data, "request_timeout", where, problems)
     if request_timeout == 0:
         problems.append(Problem(where.value("request_timeout"),
                                 "request_timeout: must be more than 0 seconds"))
         request_timeout = None
+    return request_timeout
 
+
+def _ca_bundle(
+    data: Mapping[str, Any], filename: str, where: _Locator, problems: list[Problem]
+) -> str | None:
+    """The CA file, relative to the config file so the repo works from any directory."""
     ca_bundle = _string(data, "ca_bundle", where, problems)
     if ca_bundle is not None and not os.path.isabs(ca_bundle):
         ca_bundle = os.path.join(os.path.dirname(filename), ca_bundle)
+    return ca_bundle
+
+
+def _allow_insecure_http(
+    data: Mapping[str, Any], where: _Locator, problems: list[Problem]
+) -> bool:
+    """Only a real boolean opts in to sending the key over plain http; anything else is no."""
     insecure = data.get("allow_insecure_http", False)
     if not isinstance(insecure, bool):
         problems.append(Problem(where.value("allow_insecure_http"),
                                 f"allow_insecure_http: expected true or false, got "
                                 f"{_toml(insecure)}"))
-        insecure = False
-
-    config = ProjectConfig(
-        project, base_url, auth, api_version, concurrency, lock, lock_timeout, settle_window,
-        request_timeout, ca_bundle, insecure,
-    )
-    return config, sorted(problems, key=lambda p: p.sort_key)
+        return False
+    return insecure
 
 
 def _seconds(

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-import reconciler.lock as lock_module
+import reconciler.lock.local as lock_module
 from reconciler.errors import ReconcilerError
 from reconciler.lock import (
     LocalLock,
