@@ -1,0 +1,387 @@
+"""The only code that sends HTTP: pooled connections, the 429 gate, one request and its retries.
+
+Why its own client rather than the official SDK: bounded concurrency over a few small
+connection pools, a rate-limit gate shared by every request in flight, and a retry policy
+that knows a ``createRun`` is not idempotent (see :mod:`reconciler.client.retry`). Every
+attempt has one deadline for connect, send and the whole answer, and a retry only what is
+left of the request's ``max_retry_time``; every transport fault becomes a typed error here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl
+import time
+from collections.abc import Awaitable, Callable, Iterator, Mapping
+from typing import Any, NoReturn, Self, TypeAlias
+from urllib.parse import urlsplit
+
+import httpx
+
+from reconciler import errors
+from reconciler.client.answers import _with_message
+from reconciler.client.reading import JSONObject, _AnswerReader
+from reconciler.client.retry import (
+    _AttemptFailedError,
+    _backoff,
+    _Retry,
+    _retryable,
+    _server_hint,
+)
+from reconciler.client.settings import (
+    ClientSettings,
+    _authority,
+    _check_header_value,
+    _check_settings,
+    _ssl_context,
+    _v1_hint,
+    validate_base_url,
+)
+from reconciler.client.text import _format_seconds, sanitize
+from reconciler.errors import AmbiguousResultError, ApiConnectionError, ApiError
+
+_POOL_SIZE = 8  # connections per httpx pool (see _pools)
+_KEEPALIVE_EXPIRY = 4.0  # seconds an idle connection is kept for reuse
+BETA_HEADER = ("OpenAI-Beta", "assistants=v2")
+
+Sleep: TypeAlias = Callable[[float], Awaitable[None]]
+
+
+def _headers(settings: ClientSettings) -> dict[str, str]:
+    """What every request carries: the beta opt-in, the key as the host's style wants it."""
+    headers = {
+        BETA_HEADER[0]: BETA_HEADER[1],
+        "User-Agent": "reconciler",
+        "Accept": "application/json",
+        "Accept-Encoding": "gzip, deflate",  # decoded here, bounded (see _Inflater)
+    }
+    if settings.api_key:
+        if settings.auth == "azure":
+            headers["api-key"] = settings.api_key
+        else:
+            headers["Authorization"] = f"Bearer {settings.api_key}"
+    if settings.organization:
+        headers["OpenAI-Organization"] = settings.organization
+    if settings.project:
+        headers["OpenAI-Project"] = settings.project
+    return headers
+
+
+def _pools(settings: ClientSettings, url: str,
+           transport: httpx.AsyncBaseTransport | None) -> list[httpx.AsyncClient]:
+    """The connection pools requests are spread over, ``concurrency`` connections in all."""
+    headers = _headers(settings)
+    params = {"api-version": settings.api_version} if settings.api_version else None
+    # httpcore scans every pooled connection on each request, so one large pool costs
+    # CPU per request in proportion to its size; several small pools keep it flat.
+    shards = 1 if transport is not None else -(-settings.concurrency // _POOL_SIZE)
+    shards = max(1, shards)
+    per_shard = max(1, -(-settings.concurrency // shards))
+    # An idle connection is dropped before common servers drop it (uvicorn after 5 s):
+    # reusing one the server is closing loses the request, and a lost create is ambiguous.
+    limits = httpx.Limits(max_connections=per_shard, max_keepalive_connections=per_shard,
+                          keepalive_expiry=_KEEPALIVE_EXPIRY)
+    # Always a verifying context: httpx uses it for https whatever the scheme's spelling.
+    verify = _ssl_context(settings.ca_bundle)
+    return [
+        httpx.AsyncClient(
+            base_url=url + "/",
+            headers=headers,
+            params=params,
+            timeout=settings.timeout,
+            limits=limits,
+            transport=transport,
+            verify=verify,
+            follow_redirects=False,
+        )
+        for _ in range(shards)
+    ]
+
+
+def _ssl_error(exc: BaseException) -> ssl.SSLError | None:
+    """The TLS error behind a connect failure, however deep httpx and anyio chained it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, ssl.SSLError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def _os_reason(exc: BaseException) -> str:
+    """The operating system's words for a connect failure ("Connection refused"), or ""."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, OSError) and current.strerror:
+            return sanitize(current.strerror, 80)
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return ""
+
+
+class HttpClient:
+    """Requests to one API host; :class:`AssistantsClient` adds the endpoints.
+
+    The settings and the base URL are checked (:func:`validate_base_url`) before anything
+    else. ``transport`` is the seam for tests and the in-process emulator; ``sleep`` for
+    tests that must not wait.
+    """
+
+    def __init__(
+        self,
+        settings: ClientSettings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        _check_settings(settings)
+        url = validate_base_url(
+            settings.base_url,
+            allow_insecure_http=settings.allow_insecure_http,
+            has_key=bool(settings.api_key),
+        )
+        _check_header_value(settings.api_key, "API key")
+        _check_header_value(settings.organization, "organization id")
+        _check_header_value(settings.project, "project id")
+        parts = urlsplit(url)
+        self.settings = settings
+        self.base_url = url
+        self.host = _authority(parts.hostname or "", parts.port)
+        self._reader = _AnswerReader(settings, self.host, _v1_hint(url))
+        self._sleep = sleep
+        self._semaphore = asyncio.Semaphore(max(1, settings.concurrency))
+        self._not_before = 0.0  # monotonic time before which no request starts (429 gate)
+        self.requests_sent = 0
+        self._pools = _pools(settings, url, transport)
+        self._in_flight = [0] * len(self._pools)
+        self._http = self._pools[0]
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        for pool in self._pools:
+            await pool.aclose()
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        operation: str,
+        retry: _Retry,
+        params: Mapping[str, str | int] | None = None,
+        json: Any = None,
+    ) -> JSONObject:
+        """The answer to one request, retried as ``retry`` allows within ``max_retry_time``."""
+        settings = self.settings
+        operation = sanitize(operation, 200)  # ids in it may come from the server
+        attempt = 0
+        deadline: float | None = None
+        while True:
+            async with self._semaphore:
+                await self._wait_for_gate()
+                now = time.monotonic()
+                if deadline is None:
+                    deadline = now + settings.max_retry_time
+                    budget = settings.timeout
+                else:  # a retry gets what is left of the request's time, a second at least
+                    budget = max(min(settings.timeout, deadline - now),
+                                 min(settings.timeout, 1.0))
+                self.requests_sent += 1
+                try:
+                    with self._least_busy_pool() as pool:
+                        return await self._attempt(
+                            pool, method, path, params=params, json=json,
+                            attempt=attempt, budget=budget, operation=operation, retry=retry,
+                        )
+                except _AttemptFailedError as failed:
+                    outcome = failed
+            delay = self._delay_before_retry(outcome, attempt, deadline, retry, operation)
+            attempt += 1
+            await self._sleep(delay)
+
+    @contextlib.contextmanager
+    def _least_busy_pool(self) -> Iterator[httpx.AsyncClient]:
+        """The pool with the fewest attempts in flight, counting this one while it lasts."""
+        shard = self._in_flight.index(min(self._in_flight))
+        self._in_flight[shard] += 1
+        try:
+            yield self._pools[shard]
+        finally:
+            self._in_flight[shard] -= 1
+
+    def _delay_before_retry(self, outcome: _AttemptFailedError, attempt: int, deadline: float,
+                            retry: _Retry, operation: str) -> float:
+        """Seconds to wait before the next attempt; raises the failure when none may follow
+        (not retryable, out of retries, or the wait would outlast ``max_retry_time``)."""
+        settings = self.settings
+        failure = outcome.error
+        hint = _server_hint(outcome.headers) if outcome.headers is not None else None
+        if failure.status == 429:
+            self._close_gate(min(hint, settings.max_retry_wait) if hint is not None
+                             else _backoff(attempt, settings.max_backoff))
+        retryable = outcome.retryable and _retryable(failure, retry)
+        if not retryable or attempt >= settings.max_retries:
+            self._raise(failure, outcome.cause, retry, operation)
+        tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
+        remaining = deadline - time.monotonic()
+        if hint is not None and hint > remaining:
+            self._raise(_with_message(
+                failure,
+                f"{failure.api_message}; the server asked to wait {_format_seconds(hint)} s "
+                f"before retrying; giving up after {tries}",
+            ), outcome.cause, retry, operation)
+        delay = (min(hint, settings.max_retry_wait) if hint is not None
+                 else _backoff(attempt, settings.max_backoff))
+        if delay >= remaining:
+            self._raise(_with_message(
+                failure,
+                f"{failure.api_message}; giving up after {tries} in "
+                f"{_format_seconds(settings.max_retry_time - remaining)} s",
+            ), outcome.cause, retry, operation)
+        return delay
+
+    @staticmethod
+    def _raise(failure: ApiError, cause: BaseException | None, retry: _Retry,
+               operation: str) -> NoReturn:
+        if retry is _Retry.UNSAFE and isinstance(failure, errors.ServerError):
+            raise AmbiguousResultError(
+                f"{failure.api_message}; the request may have taken effect",
+                status=failure.status,
+                request_id=failure.request_id,
+                operation=operation,
+                host=failure.host,
+            ) from cause
+        if cause is None or cause is failure:
+            raise failure
+        raise failure from cause
+
+    async def _attempt(
+        self,
+        pool: httpx.AsyncClient,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str | int] | None,
+        json: Any,
+        attempt: int,
+        budget: float,
+        operation: str,
+        retry: _Retry,
+    ) -> JSONObject:
+        """One request and its whole answer within ``budget`` seconds."""
+        answered = False
+        request = self._build_request(pool, method, path, params=params, json=json,
+                                      attempt=attempt, operation=operation)
+        try:
+            async with asyncio.timeout(budget):
+                response = await pool.send(request, stream=True)
+                answered = True
+                try:
+                    answer = await self._reader.read(response, operation)
+                finally:
+                    await response.aclose()
+        except (TimeoutError, httpx.TransportError) as exc:
+            raise self._fault(exc, answered=answered, budget=budget, operation=operation,
+                              retry=retry) from None
+        return self._reader.interpret(answer, operation)
+
+    def _build_request(self, pool: httpx.AsyncClient, method: str, path: str, *,
+                       params: Mapping[str, str | int] | None, json: Any, attempt: int,
+                       operation: str) -> httpx.Request:
+        """The attempt's request; one httpx cannot build (a bad URL) fails for good."""
+        try:
+            return pool.build_request(
+                method, path, params=params, json=json,
+                headers={"x-reconciler-retry-count": str(attempt)},
+            )
+        except (httpx.InvalidURL, ValueError, UnicodeError) as exc:
+            raise _AttemptFailedError(
+                ApiError("the request URL is not valid", operation=operation, host=self.host),
+                exc, retryable=False,
+            ) from None
+
+    def _fault(self, exc: TimeoutError | httpx.TransportError, *, answered: bool,
+               budget: float, operation: str, retry: _Retry) -> _AttemptFailedError:
+        """What a timeout or transport fault means: retryable, ambiguous, or final."""
+        if isinstance(exc, TimeoutError):
+            return self._transport_failure(
+                operation, f"timed out after {_format_seconds(budget)} s", exc,
+                sent=True, retry=retry,
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            sent = answered or not isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout)
+            return self._transport_failure(
+                operation, f"timed out after {_format_seconds(budget)} s", exc,
+                sent=sent, retry=retry,
+            )
+        if isinstance(exc, httpx.ConnectError):
+            return self._connect_failure(operation, exc, retry)
+        if isinstance(exc, httpx.UnsupportedProtocol):
+            return _AttemptFailedError(ApiConnectionError(
+                f"the URL scheme of {self.host} is not supported: use http:// or https://",
+                operation=operation,
+            ), exc, retryable=False)
+        if isinstance(exc, httpx.LocalProtocolError):  # its text may quote a header: never shown
+            return _AttemptFailedError(ApiConnectionError(
+                f"could not send the request to {self.host}: it is not valid HTTP "
+                f"({type(exc).__name__})",
+                operation=operation,
+            ), None, retryable=False)
+        return self._transport_failure(
+            operation, f"connection lost ({type(exc).__name__})", exc,
+            sent=True, retry=retry,
+        )
+
+    def _connect_failure(self, operation: str, exc: httpx.ConnectError,
+                         retry: _Retry) -> _AttemptFailedError:
+        tls = _ssl_error(exc)
+        if isinstance(tls, ssl.SSLCertVerificationError):
+            reason = sanitize(tls.verify_message or tls.reason or "certificate verify failed",
+                              120)
+            return _AttemptFailedError(ApiConnectionError(
+                f"TLS certificate verification failed for {self.host}: {reason}; "
+                "pass --ca-bundle FILE if the host uses a private CA",
+                operation=operation,
+            ), exc, retryable=False)
+        if tls is not None and not isinstance(
+            tls, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError
+        ):
+            reason = sanitize(tls.reason or type(tls).__name__, 80).lower().replace("_", " ")
+            return _AttemptFailedError(ApiConnectionError(
+                f"the TLS handshake with {self.host} failed ({reason}): is it an https server?",
+                operation=operation,
+            ), exc, retryable=False)
+        reason = _os_reason(exc)
+        detail = f" ({reason})" if reason else ""
+        return self._transport_failure(
+            operation, f"could not connect to the API{detail}", exc, sent=False, retry=retry
+        )
+
+    def _transport_failure(self, operation: str, what: str, exc: BaseException, *, sent: bool,
+                           retry: _Retry) -> _AttemptFailedError:
+        if sent and retry is _Retry.UNSAFE:
+            error: ApiError = AmbiguousResultError(
+                f"{what} talking to {self.host}; the request may have taken effect",
+                operation=operation,
+            )
+        else:
+            error = ApiConnectionError(f"{what} talking to {self.host}", operation=operation)
+        return _AttemptFailedError(error, exc)
+
+    async def _wait_for_gate(self) -> None:
+        delay = self._not_before - time.monotonic()
+        if delay > 0:
+            await self._sleep(min(delay, self.settings.max_retry_wait))
+
+    def _close_gate(self, seconds: float) -> None:
+        """After a 429, hold every request back until the server's hint has passed."""
+        self._not_before = max(self._not_before, time.monotonic() + seconds)
