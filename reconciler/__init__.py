@@ -7,6 +7,20 @@ the library's facade: the pure planner and its values, and the errors it raises.
 
 from __future__ import annotations
 
+from reconciler.changes import (
+    Action,
+    Cancel,
+    Change,
+    Create,
+    Drift,
+    FieldChange,
+    Modify,
+    NoOp,
+    Reason,
+    Replace,
+    SubmitToolOutputs,
+    ToolOutput,
+)
 from reconciler.errors import (
     ApiError,
     ApplyError,
@@ -18,7 +32,7 @@ from reconciler.errors import (
     UnknownOutcomeError,
 )
 from reconciler.model import DesiredRun, DesiredState, LiveRun, LiveState, ThreadState
-from reconciler.plan import Action, Binding, Change, Plan, PlanOptions, Reason, plan
+from reconciler.plan import Binding, Plan, PlanOptions, plan
 
 __version__ = "0.1.0"
 
@@ -27,20 +41,29 @@ __all__ = [
     "ApiError",
     "ApplyError",
     "Binding",
+    "Cancel",
     "Change",
     "ConfigError",
+    "Create",
     "DesiredRun",
     "DesiredState",
+    "Drift",
+    "FieldChange",
     "LiveRun",
     "LiveState",
     "ManifestError",
+    "Modify",
+    "NoOp",
     "Plan",
     "PlanFileError",
     "PlanOptions",
     "Reason",
     "ReconcilerError",
+    "Replace",
     "StalePlanError",
+    "SubmitToolOutputs",
     "ThreadState",
+    "ToolOutput",
     "UnknownOutcomeError",
     "__version__",
     "plan",

@@ -135,6 +135,8 @@ class LiveRun:
 
     ``metadata`` is the run's whole metadata map, reserved keys included. ``fields`` holds the
     run object's values for the fields in ``RUN_FIELDS`` that the API echoes back.
+    ``ended_because`` says why a run ended badly (its ``last_error`` message, or the reason
+    in ``incomplete_details``), for ``--wait`` to report.
     """
 
     id: str
@@ -144,6 +146,7 @@ class LiveRun:
     metadata: Mapping[str, str]
     fields: Mapping[str, JSON] = field(default_factory=dict)
     pending_tool_calls: tuple[ToolCall, ...] = ()
+    ended_because: str = ""
 
     @property
     def is_active(self) -> bool:

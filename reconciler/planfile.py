@@ -7,28 +7,28 @@ version or a damaged file is refused with one clear sentence instead of a traceb
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import best_match
 
-from reconciler.errors import PlanFileError
-from reconciler.model import JSON
-from reconciler.plan import (
-    PLAN_FORMAT_VERSION,
+from reconciler.changes import (
+    PAYLOAD_TYPES,
     Action,
-    Binding,
     Change,
     Drift,
     FieldChange,
-    Plan,
-    PlanOptions,
     Reason,
     ToolOutput,
 )
+from reconciler.errors import PlanFileError
+from reconciler.model import JSON
+from reconciler.plan import PLAN_FORMAT_VERSION, Binding, Plan, PlanOptions
 from reconciler.schemas import load_schema
 
 __all__ = ["PlanFileError", "plan_from_dict", "plan_from_json", "plan_to_dict"]
@@ -109,26 +109,61 @@ def _validator() -> Any:
 
 
 def _field_to_dict(change: FieldChange) -> dict[str, JSON]:
-    return {
-        "path": change.path,
-        "before": change.before,
-        "after": change.after,
-        "known_before": change.known_before,
-        "known_after": change.known_after,
-    }
+    return {f.name: getattr(change, f.name) for f in dataclasses.fields(FieldChange)}
 
 
 def _field_from_dict(data: Mapping[str, Any]) -> FieldChange:
-    return FieldChange(
-        path=data["path"],
-        before=data["before"],
-        after=data["after"],
-        known_before=data["known_before"],
-        known_after=data["known_after"],
-    )
+    return FieldChange(**{f.name: data[f.name] for f in dataclasses.fields(FieldChange)})
+
+
+@dataclass(frozen=True)
+class _Codec:
+    """How one kind of payload value is written, read back, and shown when a payload lacks it."""
+
+    dump: Callable[[Any], JSON]
+    load: Callable[[Any], Any]
+    absent: Callable[[], JSON]
+
+
+#: Codecs by the payload field's declared type: a new payload field of a known type needs no
+#: code here, and one of a new type fails the test that walks every payload type.
+_CODECS: Mapping[str, _Codec] = {
+    "CreateRequest": _Codec(dict, dict, lambda: None),
+    "RunMetadata": _Codec(dict, dict, lambda: None),
+    "Answers": _Codec(dict, dict, dict),
+    "tuple[str, ...]": _Codec(list, tuple, list),
+    "tuple[FieldChange, ...]": _Codec(
+        lambda v: [_field_to_dict(f) for f in v],
+        lambda v: tuple(_field_from_dict(f) for f in v),
+        list,
+    ),
+    "tuple[ToolOutput, ...]": _Codec(
+        lambda v: [{"tool_call_id": o.tool_call_id, "output": o.output} for o in v],
+        lambda v: tuple(ToolOutput(o["tool_call_id"], o["output"]) for o in v),
+        list,
+    ),
+}
+
+
+def _payload_fields() -> dict[str, _Codec]:
+    """Every field any payload type has, with its codec (one JSON key per field name)."""
+    found: dict[str, _Codec] = {}
+    for payload_type in PAYLOAD_TYPES.values():
+        for f in dataclasses.fields(payload_type):
+            found[f.name] = _CODECS[str(f.type)]
+    return found
+
+
+_PAYLOAD_FIELDS = _payload_fields()
 
 
 def _change_to_dict(change: Change) -> dict[str, JSON]:
+    payload = change.payload
+    own = {f.name for f in dataclasses.fields(payload)}
+    flat = {
+        name: codec.dump(getattr(payload, name)) if name in own else codec.absent()
+        for name, codec in _PAYLOAD_FIELDS.items()
+    }
     return {
         "address": change.address,
         "thread_id": change.thread_id,
@@ -137,16 +172,7 @@ def _change_to_dict(change: Change) -> dict[str, JSON]:
         "reasons": [r.value for r in change.reasons],
         "run_id": change.run_id,
         "run_status": change.run_status,
-        "field_changes": [_field_to_dict(f) for f in change.field_changes],
-        "forces_replace": list(change.forces_replace),
-        "create_request": dict(change.create_request) if change.create_request is not None
-        else None,
-        "metadata": dict(change.metadata) if change.metadata is not None else None,
-        "tool_outputs": [
-            {"tool_call_id": o.tool_call_id, "output": o.output} for o in change.tool_outputs
-        ],
-        "answers": dict(change.answers),
-        "wait_for": list(change.wait_for),
+        **flat,
         "drift": [
             {
                 "kind": d.kind,
@@ -156,31 +182,25 @@ def _change_to_dict(change: Change) -> dict[str, JSON]:
             for d in change.drift
         ],
         "source": change.source,
-        "unanswered": list(change.unanswered),
     }
 
 
 def _change_from_dict(data: Mapping[str, Any]) -> Change:
+    payload_type = PAYLOAD_TYPES[Action(data["action"])]
+    payload = payload_type(**{
+        f.name: _PAYLOAD_FIELDS[f.name].load(data[f.name])
+        for f in dataclasses.fields(payload_type)
+    })
     return Change(
         thread_id=data["thread_id"],
         name=data["name"],
-        action=Action(data["action"]),
         reasons=tuple(Reason(r) for r in data["reasons"]),
+        payload=payload,
         run_id=data["run_id"],
         run_status=data["run_status"],
-        field_changes=tuple(_field_from_dict(f) for f in data["field_changes"]),
-        forces_replace=tuple(data["forces_replace"]),
-        create_request=data["create_request"],
-        metadata=data["metadata"],
-        tool_outputs=tuple(
-            ToolOutput(o["tool_call_id"], o["output"]) for o in data["tool_outputs"]
-        ),
-        answers=dict(data["answers"]),
-        wait_for=tuple(data["wait_for"]),
         drift=tuple(
             Drift(d["kind"], d["message"], tuple(_field_from_dict(f) for f in d["fields"]))
             for d in data["drift"]
         ),
         source=data["source"],
-        unanswered=tuple(data["unanswered"]),
     )

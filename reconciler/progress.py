@@ -16,7 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from reconciler.apply import ActionResult, Outcome, WaitResult
-from reconciler.plan import Action, Change
+from reconciler.changes import Action, Change
 
 _VERBS = {
     Action.CREATE: "creating",

@@ -21,7 +21,9 @@ from reconciler.model import (
     ToolCall,
 )
 
-__all__ = ["MalformedRunError", "pending_tool_calls", "run_from_api", "thread_state"]
+__all__ = [
+    "MalformedRunError", "ended_because", "pending_tool_calls", "run_from_api", "thread_state",
+]
 
 _ECHOED_FIELDS = tuple(f for f in RUN_FIELDS if f not in CREATE_ONLY_FIELDS)
 
@@ -61,7 +63,23 @@ def run_from_api(obj: Mapping[str, Any], thread_id: str | None = None) -> LiveRu
         metadata=metadata,
         fields=fields,
         pending_tool_calls=pending_tool_calls(obj) if status == RunStatus.REQUIRES_ACTION else (),
+        ended_because=ended_because(obj) if status in _ENDED_BADLY else "",
     )
+
+
+#: Statuses whose run object says why: ``last_error`` or ``incomplete_details``.
+_ENDED_BADLY = frozenset({RunStatus.FAILED, RunStatus.INCOMPLETE, RunStatus.EXPIRED})
+
+
+def ended_because(obj: Mapping[str, Any]) -> str:
+    """Why a run ended badly, in the API's words; empty when the object does not say."""
+    error = obj.get("last_error")
+    if isinstance(error, Mapping) and error.get("message"):
+        return _shown(str(error["message"]), 300)
+    details = obj.get("incomplete_details")
+    if isinstance(details, Mapping) and details.get("reason"):
+        return f"incomplete: {_shown(str(details['reason']))}"
+    return ""
 
 
 def _shown(text: str, limit: int = 80) -> str:

@@ -17,8 +17,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler import identity
+from reconciler.changes import (
+    Action,
+    Change,
+    Create,
+    FieldChange,
+    Reason,
+    Replace,
+    SubmitToolOutputs,
+    ToolOutput,
+)
 from reconciler.model import CANCELLABLE_STATUSES, JSON, RUN_FIELDS
-from reconciler.plan import Action, Change, FieldChange, Plan, Reason, ToolOutput
+from reconciler.plan import Plan
 
 #: Strings longer than this (or with a newline) are shown as blocks and diffed line by line.
 SHORT = 72
@@ -83,8 +93,8 @@ def headline(change: Change) -> str:
         return f"{address} will be created"
     if change.action is Action.MODIFY:
         return f"{address} will have its metadata updated in place"
-    if change.action is Action.REPLACE:
-        forces = ", ".join(change.forces_replace)
+    if isinstance(change.payload, Replace):
+        forces = ", ".join(change.payload.forces_replace)
         return f"{address} must be replaced" + (f" ({forces} changed)" if forces else "")
     if change.action is Action.CANCEL:
         return f"{address} will be cancelled"
@@ -109,6 +119,8 @@ _REASONS: dict[Reason, str] = {
     Reason.UP_TO_DATE: "it matches the manifest",
     Reason.UNANSWERED_TOOL_CALLS: "the run requires action but tool_outputs does not answer",
     Reason.FINISHED: "the run has already ended",
+    Reason.UNMARKED: "a run that looks like it lost its reserved metadata outside reconciler",
+    Reason.ADOPT: "an existing run is tagged as managed by this project",
 }
 
 
@@ -147,11 +159,13 @@ def notes(change: Change) -> list[str]:
 def change_lines(change: Change, *, arrows: bool) -> list[Line]:
     """The body of one change: the request a create sends, or field by field diffs."""
     lines: list[Line] = []
-    if change.action is Action.CREATE and change.create_request is not None:
-        lines.extend(create_lines(change.create_request))
+    payload = change.payload
+    if isinstance(payload, Create):
+        lines.extend(create_lines(payload.create_request))
     for field_change in change.field_changes:
         lines.extend(field_lines(field_change, arrows=arrows))
-    lines.extend(tool_output_lines(change.tool_outputs))
+    if isinstance(payload, SubmitToolOutputs):
+        lines.extend(tool_output_lines(payload.tool_outputs))
     return lines
 
 

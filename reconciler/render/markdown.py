@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import re
 
-from reconciler.plan import Action, Change, Plan
+from reconciler.changes import Action, Change
+from reconciler.plan import Plan
 from reconciler.render._diff import (
     Line,
     change_lines,

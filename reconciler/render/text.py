@@ -6,7 +6,8 @@ is a terminal), so the same text without colour is what logs and tests see.
 
 from __future__ import annotations
 
-from reconciler.plan import Action, Change, Plan
+from reconciler.changes import Action, Change
+from reconciler.plan import Plan
 from reconciler.render._diff import (
     Line,
     change_lines,

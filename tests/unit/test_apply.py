@@ -16,6 +16,7 @@ import pytest
 
 from reconciler import identity
 from reconciler.apply import Applier, ApplyOptions, ApplyReport, Outcome
+from reconciler.changes import Create, Replace
 from reconciler.errors import NotFoundError, ThreadBusyError
 from reconciler.journal import Intent
 from reconciler.model import JSON, DesiredRun
@@ -133,7 +134,7 @@ def only(report: ApplyReport) -> tuple[Outcome, str, str | None]:
 def test_plain_create_sends_once_with_the_injected_attempt_id(h: Harness) -> None:
     computed = h.plan(desired())
     (change,) = computed.changes
-    assert change.action is Action.CREATE and change.create_request is not None
+    assert isinstance(change.payload, Create)
 
     report = h.apply(computed)
 
@@ -141,7 +142,7 @@ def test_plain_create_sends_once_with_the_injected_attempt_id(h: Harness) -> Non
     assert report.ok
     assert h.fake.requests == [LIST, CREATE]
     (sent,) = h.fake.create_bodies
-    planned_spec = change.create_request["metadata"][identity.KEY_SPEC]
+    planned_spec = change.payload.create_request["metadata"][identity.KEY_SPEC]
     assert identity.attempt_of({identity.KEY_SPEC: planned_spec}) is None  # the plan has none
     assert sent["metadata"][identity.KEY_SPEC] == identity.with_attempt(planned_spec, "att01")
     assert identity.attempt_of(sent["metadata"]) == "att01" == h.attempts.issued[0]
@@ -663,8 +664,8 @@ def test_plan_takes_the_highest_generation_as_current(h: Harness) -> None:
     assert (noop.action, noop.reasons, noop.run_id) == (Action.NOOP, (Reason.UP_TO_DATE,), "run_1")
     (replace,) = h.plan(desired(instructions="Newer.")).changes
     assert (replace.action, replace.run_id) == (Action.REPLACE, "run_1")
-    assert replace.create_request is not None
-    assert identity.recorded_generation(replace.create_request["metadata"]) == 3
+    assert isinstance(replace.payload, Replace)
+    assert identity.recorded_generation(replace.payload.create_request["metadata"]) == 3
 
 
 def test_apply_rereads_the_current_run_by_generation_too(h: Harness) -> None:

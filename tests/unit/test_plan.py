@@ -5,6 +5,18 @@ from __future__ import annotations
 import pytest
 
 from reconciler import identity
+from reconciler.changes import (
+    Action,
+    Change,
+    Create,
+    FieldChange,
+    Modify,
+    NoOp,
+    Reason,
+    Replace,
+    SubmitToolOutputs,
+    ToolOutput,
+)
 from reconciler.model import (
     DesiredState,
     LiveRun,
@@ -12,16 +24,7 @@ from reconciler.model import (
     ThreadState,
     ToolCall,
 )
-from reconciler.plan import (
-    Action,
-    Change,
-    FieldChange,
-    PlanOptions,
-    Reason,
-    ToolOutput,
-    fingerprint,
-    plan,
-)
+from reconciler.plan import PlanOptions, fingerprint, plan
 from tests.fixtures import (
     PROJECT,
     SPEC,
@@ -46,8 +49,7 @@ def test_create_when_no_managed_run_has_the_name() -> None:
     assert change.action is Action.CREATE
     assert change.reasons == (Reason.NEW,)
     assert change.address == "thread_a/report"
-    assert change.create_request == {**SPEC, "metadata": full_metadata(run)}
-    assert change.answers == {"f": "ok"}
+    assert change.payload == Create({**SPEC, "metadata": full_metadata(run)}, {"f": "ok"})
     assert change.source == "runs.yaml:4:5"
     assert change.wait_for == ()
 
@@ -70,25 +72,27 @@ def test_replace_names_the_changed_field_with_echoed_before_value() -> None:
     run = desired(spec={**SPEC, "instructions": "New text."})
     live = managed(run, "run_old", "in_progress", spec=SPEC, fields=SPEC)
     change = only(make([run], state(live)))
-    assert change.action is Action.REPLACE
+    assert isinstance(change.payload, Replace)
     assert change.reasons == (Reason.IMMUTABLE_FIELD,)
-    assert change.forces_replace == ("instructions",)
+    assert change.payload.forces_replace == ("instructions",)
     assert change.run_id == "run_old"
     assert change.run_status == "in_progress"
     assert change.field_changes == (
         FieldChange("instructions", "Summarise the KPIs.", "New text."),
     )
     # one generation after the run it replaces: the new run is current on any host
-    assert change.create_request == {**run.spec, "metadata": full_metadata(run, generation=2)}
+    assert change.payload.create_request == {
+        **run.spec, "metadata": full_metadata(run, generation=2)
+    }
     assert change.wait_for == ("run_old",)  # cancel is asynchronous
 
 
 def test_replace_when_only_revision_changes() -> None:
     run = desired(revision=2)
     change = only(make([run], state(managed(run, "run_old", revision=1))))
-    assert change.action is Action.REPLACE
+    assert isinstance(change.payload, Replace)
     assert change.reasons == (Reason.REVISION,)
-    assert change.forces_replace == ("revision",)
+    assert change.payload.forces_replace == ("revision",)
     assert change.field_changes == (FieldChange("revision", 1, 2),)
 
 
@@ -97,7 +101,8 @@ def test_create_only_field_change_has_unknown_before_value() -> None:
     new = {**SPEC, "additional_messages": [{"role": "user", "content": "new"}]}
     run = desired(spec=new)
     change = only(make([run], state(managed(run, "run_old", spec=old, fields=SPEC))))
-    assert change.forces_replace == ("additional_messages",)
+    assert isinstance(change.payload, Replace)
+    assert change.payload.forces_replace == ("additional_messages",)
     (field,) = change.field_changes
     assert field.known_before is False
     assert field.after == new["additional_messages"]
@@ -115,7 +120,8 @@ def test_replace_also_lists_metadata_differences() -> None:
     live = managed(run, "run_old", spec=SPEC, recorded_user={"team": "a"})
     change = only(make([run], state(live)))
     assert FieldChange("metadata.team", "a", "b") in change.field_changes
-    assert change.forces_replace == ("temperature",)
+    assert isinstance(change.payload, Replace)
+    assert change.payload.forces_replace == ("temperature",)
 
 
 @pytest.mark.parametrize("status", ["queued", "in_progress", "requires_action"])
@@ -169,10 +175,10 @@ def test_a_noop_is_a_whole_change_equal_to_one_built_field_by_field() -> None:
     run = desired(metadata={"team": "a"}, location=SourceLocation("runs.yaml", 3, 5))
     change = only(make([run], state(managed(run, "run_1", "completed"))))
     assert change == Change(
-        "thread_a", "report", Action.NOOP, (Reason.UP_TO_DATE,), run_id="run_1",
+        "thread_a", "report", (Reason.UP_TO_DATE,), NoOp(), run_id="run_1",
         run_status="completed", source="runs.yaml:3:5",
     )
-    assert change.answers == {} and change.create_request is None
+    assert change.action is Action.NOOP
 
 
 def test_server_filled_fields_never_show_as_changes() -> None:
@@ -190,9 +196,9 @@ def test_modify_sends_the_full_metadata_and_lists_each_key() -> None:
     run = desired(metadata={"team": "b", "cadence": "weekly"})
     live = managed(run, "run_1", recorded_user={"team": "a", "old": "x"})
     change = only(make([run], state(live)))
-    assert change.action is Action.MODIFY
+    assert isinstance(change.payload, Modify)
     assert change.reasons == (Reason.METADATA_CHANGED,)
-    assert change.metadata == full_metadata(run)
+    assert change.payload.metadata == full_metadata(run)
     assert set(change.field_changes) == {
         FieldChange("metadata.cadence", None, "weekly"),
         FieldChange("metadata.old", "x", None),
@@ -205,9 +211,9 @@ def test_submit_tool_outputs_when_every_pending_call_is_answered() -> None:
     run = desired(tool_outputs={"lookup": '{"status": "open"}', "other": "1"})
     calls = [ToolCall("call_2", "lookup", "{}"), ToolCall("call_1", "lookup", '{"id": 1}')]
     change = only(make([run], state(managed(run, "run_1", "requires_action", calls=calls))))
-    assert change.action is Action.SUBMIT_TOOL_OUTPUTS
+    assert isinstance(change.payload, SubmitToolOutputs)
     assert change.reasons == (Reason.TOOL_CALLS_PENDING,)
-    assert change.tool_outputs == (
+    assert change.payload.tool_outputs == (
         ToolOutput("call_2", '{"status": "open"}'), ToolOutput("call_1", '{"status": "open"}'),
     )
 
@@ -298,8 +304,8 @@ def test_metadata_edited_outside_to_match_the_manifest_rerecords_the_hash() -> N
     run = desired(metadata={"team": "b"})
     live = managed(run, "run_1", user={"team": "b"}, recorded_user={"team": "a"})
     change = only(make([run], state(live)))
-    assert change.action is Action.MODIFY
-    assert change.metadata == full_metadata(run)
+    assert isinstance(change.payload, Modify)
+    assert change.payload.metadata == full_metadata(run)
     assert [d.kind for d in change.drift] == ["metadata"]
 
 

@@ -9,16 +9,19 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler.plan import (
+from reconciler.changes import (
     Action,
-    Binding,
     Change,
+    Create,
     Drift,
     FieldChange,
-    Plan,
-    PlanOptions,
+    Modify,
+    Reason,
+    Replace,
+    SubmitToolOutputs,
     ToolOutput,
 )
+from reconciler.plan import Binding, Plan, PlanOptions
 from reconciler.planfile import PlanFileError, plan_from_dict, plan_from_json, plan_to_dict
 from reconciler.schemas import load_schema
 from tests.fixtures import busy_plan
@@ -28,13 +31,12 @@ def rich_plan() -> Plan:
     """The busy plan plus values JSON must not lose: nested JSON, unicode, targets, unknowns."""
     base = busy_plan(prune=True)
     extra = Change(
-        "thread_z", "odd", Action.MODIFY, run_id="run_z", run_status="completed",
-        field_changes=(
+        "thread_z", "odd", (), Modify({"note": "x"}, (
             FieldChange("metadata.note", "café ☕", None),
             FieldChange("additional_messages", None, [{"role": "user", "content": [1.5, None]}],
                         known_before=False),
-        ),
-        metadata={"note": "x"},
+        )),
+        run_id="run_z", run_status="completed",
         drift=(Drift("metadata", "edited", (FieldChange("metadata.a", None, "1",
                                                         known_before=False),)),),
         source="m.yaml:1:1",
@@ -63,13 +65,13 @@ def test_round_trip_through_json_gives_an_equal_plan() -> None:
 def test_round_trip_keeps_what_apply_needs() -> None:
     original = busy_plan()
     again = plan_from_dict(saved(original))
-    by_action = {c.action: c for c in again.changes}
-    assert by_action[Action.SUBMIT_TOOL_OUTPUTS].tool_outputs == (
-        ToolOutput("call_1", '{"status": "open", "id": 7}'),
-    )
-    assert by_action[Action.CREATE].create_request == next(
-        c.create_request for c in original.changes if c.action is Action.CREATE
-    )
+    by_action = {c.action: c.payload for c in again.changes}
+    submit = by_action[Action.SUBMIT_TOOL_OUTPUTS]
+    assert isinstance(submit, SubmitToolOutputs)
+    assert submit.tool_outputs == (ToolOutput("call_1", '{"status": "open", "id": 7}'),)
+    create = by_action[Action.CREATE]
+    assert isinstance(create, Create)
+    assert create == next(c.payload for c in original.changes if c.action is Action.CREATE)
     assert again.fingerprints == original.fingerprints
     assert [c.wait_for for c in again.changes] == [c.wait_for for c in original.changes]
 
@@ -194,3 +196,28 @@ def test_the_saved_plan_format_is_pinned() -> None:
     assert sha("team\x1ex", 12) == "e25d96df1bf1"
     assert sha("demo\x1cthread_a", 32) == "bd0f420995ebeebc4b8370a68bb476cd"
     assert plan_from_dict(json.loads(json.dumps(plan_to_dict(saved_plan)))) == saved_plan
+
+
+def test_a_saved_replace_reads_back_as_its_payload_type() -> None:
+    """Every flat field of format 2.0 lands in the payload of the change's action, and the
+    fields other actions use are written empty."""
+    change = {
+        "address": "thread_a/report", "thread_id": "thread_a", "name": "report",
+        "action": "replace", "reasons": ["immutable_field"], "run_id": "run_1",
+        "run_status": "completed",
+        "field_changes": [{"path": "model", "before": "a", "after": "b", "known_before": True,
+                           "known_after": True}],
+        "forces_replace": ["model"], "create_request": {"model": "b", "metadata": {}},
+        "metadata": None, "tool_outputs": [], "answers": {"f": "ok"}, "wait_for": ["run_1"],
+        "drift": [], "source": "m.yaml:2:3", "unanswered": [],
+    }
+    data = saved(rich_plan())
+    data["changes"] = [change]
+    (read,) = plan_from_dict(data).changes
+    assert read == Change(
+        "thread_a", "report", (Reason.IMMUTABLE_FIELD,),
+        Replace({"model": "b", "metadata": {}}, {"f": "ok"}, ("run_1",),
+                (FieldChange("model", "a", "b"),), ("model",)),
+        run_id="run_1", run_status="completed", source="m.yaml:2:3",
+    )
+    assert saved(Plan(PlanOptions("p"), (read,), {}))["changes"] == [change]

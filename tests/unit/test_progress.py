@@ -7,11 +7,11 @@ import io
 from rich.console import Console
 
 from reconciler.apply import ActionResult, Outcome, WaitResult
-from reconciler.plan import Action, Change
+from reconciler.changes import Cancel, Change, Create
 from reconciler.progress import LiveProgress, PlainProgress
 
-CREATE = Change("thread_a", "report", Action.CREATE)
-CANCEL = Change("thread_b", "old", Action.CANCEL, run_id="run_9")
+CREATE = Change("thread_a", "report", (), Create({}))
+CANCEL = Change("thread_b", "old", (), Cancel(), run_id="run_9")
 
 
 def events(view: PlainProgress | LiveProgress) -> None:

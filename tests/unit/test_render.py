@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import re
 
+from reconciler.changes import Change, Drift, FieldChange, Modify, NoOp
 from reconciler.model import DesiredRun, ToolCall
-from reconciler.plan import Action, Change, Drift, FieldChange, Plan, PlanOptions
+from reconciler.plan import Plan, PlanOptions
 from reconciler.planfile import plan_to_dict
 from reconciler.render import render_json, render_markdown, render_text
 from tests.fixtures import SPEC, busy_plan, desired, make, managed, state, unmanaged
@@ -93,10 +94,9 @@ def test_json_in_string_tool_outputs_are_pretty_printed() -> None:
 
 def test_json_string_values_are_diffed_by_structure() -> None:
     change = Change(
-        "thread_a", "x", Action.MODIFY, run_id="r",
-        field_changes=(FieldChange("metadata.config", '{"a": 1, "b": [1, 2]}',
-                                   '{"b": [1, 3], "a": 1}'),),
-        metadata={},
+        "thread_a", "x", (), Modify({}, (FieldChange("metadata.config", '{"a": 1, "b": [1, 2]}',
+                                                     '{"b": [1, 3], "a": 1}'),)),
+        run_id="r",
     )
     text = render_text(Plan(PlanOptions("p"), (change,), {}), color=False)
     assert "~ b[1]: 2 → 3" in text
@@ -176,7 +176,7 @@ def test_markdown_fences_survive_backticks_in_values() -> None:
 
 
 def test_markdown_escapes_pipes_in_cells() -> None:
-    change = Change("thread_a", "x", Action.NOOP, drift=(Drift("metadata", "a|b"),))
+    change = Change("thread_a", "x", (), NoOp(), drift=(Drift("metadata", "a|b"),))
     md = render_markdown(Plan(PlanOptions("p|q"), (change,), {}))
     assert "a\\|b" in md
 
