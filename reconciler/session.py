@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +36,20 @@ def lock_url(config: ProjectConfig, env: Mapping[str, str] | None = None) -> str
     """The shared lock's URL: the environment first (a CI secret), then the config file."""
     env = os.environ if env is None else env
     return env.get(LOCK_URL_ENV) or config.lock
+
+
+def command_line(argv: Sequence[str] | None = None) -> str:
+    """The command as typed, for the lock's holder record (flags never carry the key)."""
+    args = sys.argv[1:] if argv is None else argv
+    return " ".join(["reconciler", *(args or [])])[:200]
+
+
+@dataclass(frozen=True)
+class LockFlags:
+    """What the command line said about the lock (``--lock``, ``--lock-timeout``)."""
+
+    enabled: bool = True
+    timeout: float | None = None  # None: ``lock_timeout`` in reconciler.toml, else 0
 
 
 @dataclass(frozen=True)
@@ -64,3 +79,14 @@ class WriteGuard:
             journal = open_journal(self.url, self.folder)
             stack.callback(journal.close)
             yield journal
+
+
+def write_guard(
+    config: ProjectConfig, root: Path, project: str, flags: LockFlags, command: str
+) -> WriteGuard:
+    """The guard of one writing command of ``project`` (flags win over ``reconciler.toml``)."""
+    timeout = flags.timeout if flags.timeout is not None else (config.lock_timeout or 0.0)
+    return WriteGuard(
+        project=project, root=root, url=lock_url(config), enabled=flags.enabled,
+        timeout=timeout, command=command,
+    )

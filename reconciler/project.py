@@ -1,0 +1,115 @@
+"""The project as the commands see it: its ``reconciler.toml``, its manifests, its plan.
+
+The application layer between the command line and the core: the config found near the paths
+a command was given, the manifests read and validated before any API call, the plan computed
+from them against the live runs (and checked against ``--target``), and the options of an
+apply, with flags winning over ``reconciler.toml``. Nothing here parses flags or prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from reconciler.apply import ApplyOptions
+from reconciler.backend import Backend
+from reconciler.client import AssistantsClient
+from reconciler.config import ProjectConfig, find_config, read_config
+from reconciler.errors import ConfigError, ManifestError
+from reconciler.live import plan_from_api
+from reconciler.manifest import ManifestSet, load_manifests, read_sources
+from reconciler.model import DesiredRun
+from reconciler.plan import Plan, PlanOptions
+
+
+@dataclass(frozen=True)
+class PlanFlags:
+    """What the command line said about the plan (``plan`` and ``apply`` share them)."""
+
+    prune: bool = False
+    allow_empty: bool = False
+    targets: frozenset[str] = frozenset()
+    recreate_unmarked: bool = False
+
+    @property
+    def given(self) -> bool:
+        """Whether any was given (a saved plan is applied as is, so it takes none)."""
+        return self.prune or bool(self.targets) or self.recreate_unmarked or self.allow_empty
+
+    def options(self, project: str) -> PlanOptions:
+        return PlanOptions(
+            project=project, prune=self.prune, targets=self.targets,
+            recreate_unmarked=self.recreate_unmarked,
+        )
+
+
+@dataclass(frozen=True)
+class ApplyFlags:
+    """What the command line said about carrying a plan out (``None``: not said)."""
+
+    wait: bool = False
+    timeout: float = ApplyOptions.timeout
+    settle_window: float | None = None  # None: ``settle_window`` in reconciler.toml, else 60
+    poll_interval: float = ApplyOptions.poll_interval
+    settle_poll: float = ApplyOptions.settle_poll
+
+
+def load_project_config(paths: Sequence[str]) -> ProjectConfig:
+    """``reconciler.toml`` beside the manifests (or above them), if there is one."""
+    found = find_config(paths)
+    if found is None:
+        return ProjectConfig()
+    config, problems = read_config(found)
+    if problems:
+        raise ManifestError([str(p) for p in problems])
+    return config
+
+
+def load_desired(paths: Sequence[str]) -> ManifestSet:
+    """Read and validate the manifests; any problem stops here, before the API is called."""
+    sources, read_problems = read_sources(paths)
+    loaded = load_manifests(sources)
+    problems = [str(p) for p in (*read_problems, *loaded.problems)]
+    if problems:
+        raise ManifestError(problems)
+    return loaded
+
+
+def check_empty(manifests: ManifestSet, flags: PlanFlags) -> None:
+    """kubectl's "no objects passed to apply": pruning with nothing declared cancels all."""
+    if flags.prune and not manifests.runs and not flags.allow_empty:
+        raise ConfigError(
+            "the manifests declare no run at all, so --prune would cancel every active "
+            "managed run on their threads; pass --allow-empty if that is what you want"
+        )
+
+
+async def compute_plan(
+    client: AssistantsClient, manifests: ManifestSet, options: PlanOptions, backend: Backend
+) -> Plan:
+    """The plan of ``manifests`` against the live runs, bound to the backend it was read from."""
+    desired = manifests.runs
+    result = await plan_from_api(client, desired, options, threads=manifests.threads)
+    check_targets(options, desired, result)
+    return dataclasses.replace(result, backend=backend.binding)
+
+
+def check_targets(options: PlanOptions, desired: Sequence[DesiredRun], result: Plan) -> None:
+    """Every ``--target`` names a declared run or a change of the plan."""
+    known = {r.name for r in desired} | {f"{r.thread_id}/{r.name}" for r in desired}
+    known |= {c.name for c in result.changes} | {c.address for c in result.changes}
+    unknown = sorted(options.targets - known)
+    if unknown:
+        raise ConfigError(f"--target {unknown[0]} matches no run in the manifests")
+
+
+def apply_options(flags: ApplyFlags, config: ProjectConfig, backend: Backend) -> ApplyOptions:
+    """How an apply against ``backend`` proceeds (flags win over ``reconciler.toml``)."""
+    window = flags.settle_window if flags.settle_window is not None else config.settle_window
+    return ApplyOptions(
+        wait=flags.wait, timeout=flags.timeout, poll_interval=flags.poll_interval,
+        settle_poll=flags.settle_poll,
+        settle_window=window if window is not None else ApplyOptions.settle_window,
+        request_timeout=backend.request_timeout,
+    )

@@ -1,0 +1,241 @@
+"""The commands end to end: plan, apply, query, the lock, the emulator, given a :class:`Terminal`.
+
+Each function runs one command's session from the values the command line parsed to its
+result: the project's config and manifests, the backend (opened after the user has been told
+what they must know), the lock held while writing, the plan rendered and confirmed. The CLI
+supplies the terminal (click's echo and prompt, apply's progress view) and turns what comes
+back, or the exception raised, into output and an exit code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from reconciler.apply import Applier, ApplyHooks, ApplyOptions, ApplyReport, Outcome
+from reconciler.backend import (
+    Backend,
+    BackendFlags,
+    bound_backend,
+    open_client,
+    resolve_backend,
+    resolve_project,
+    transport_warning,
+)
+from reconciler.client import AssistantsClient
+from reconciler.errors import ApplyError, ConfigError
+from reconciler.manifest import ManifestSet
+from reconciler.plan import Plan, PlanOptions
+from reconciler.project import (
+    ApplyFlags,
+    PlanFlags,
+    apply_options,
+    check_empty,
+    compute_plan,
+    load_desired,
+    load_project_config,
+)
+from reconciler.render import render_text
+from reconciler.saved import check_not_stale, recognise_plan_file, write_plan_file
+from reconciler.session import (
+    STATE_FOLDER,
+    LockFlags,
+    WriteGuard,
+    lock_url,
+    project_root,
+    write_guard,
+)
+
+if TYPE_CHECKING:  # query and the lock's look are imported by the functions that need them
+    from reconciler.lock import LockHolder, LockStatus
+    from reconciler.query import QueryResult
+
+
+@dataclass(frozen=True)
+class Terminal:
+    """How a session talks to the user: lines out, warnings, a yes/no, apply's progress."""
+
+    echo: Callable[[str], None]
+    warn: Callable[[str], None]
+    confirm: Callable[[], bool]
+    progress: Callable[[], contextlib.AbstractContextManager[ApplyHooks]]
+    color: bool = False
+
+
+def connect(
+    backend: Backend, warn: Callable[[str], None]
+) -> contextlib.AbstractAsyncContextManager[AssistantsClient]:
+    """The client, after telling the user what they must know before the first request."""
+    warning = transport_warning(backend)
+    if warning:
+        warn(warning)
+    return open_client(backend)
+
+
+def make_plan(
+    paths: Sequence[str], flags: BackendFlags, plan_flags: PlanFlags, out: str | None,
+    warn: Callable[[str], None],
+) -> Plan:
+    """``plan``: the plan of the manifests at ``paths``, saved to ``out`` when given."""
+    config = load_project_config(paths)
+    manifests = load_desired(paths)
+    check_empty(manifests, plan_flags)
+    options = plan_flags.options(resolve_project(flags, config))
+    backend = resolve_backend(flags, config)
+
+    async def go() -> Plan:
+        async with connect(backend, warn) as client:
+            return await compute_plan(client, manifests, options, backend)
+
+    result = asyncio.run(go())
+    if out:
+        write_plan_file(out, result)
+    return result
+
+
+def apply_changes(
+    paths: Sequence[str], flags: BackendFlags, plan_flags: PlanFlags, apply_flags: ApplyFlags,
+    *, lock: LockFlags, command: str, terminal: Terminal,
+) -> bool:
+    """``apply``: plan the manifests (or take a saved plan), confirm, carry it out.
+
+    False when the user declined (nothing was changed); an incomplete apply raises.
+    """
+    saved = recognise_plan_file(paths)
+    if saved is not None and plan_flags.given:
+        raise ConfigError(
+            "--prune, --target, --recreate-unmarked and --allow-empty belong to `plan`; a "
+            "saved plan is applied as is"
+        )
+    config = load_project_config(paths)
+    target: Plan | tuple[ManifestSet, PlanOptions]
+    if saved is None:
+        manifests = load_desired(paths)
+        check_empty(manifests, plan_flags)
+        project = resolve_project(flags, config)
+        backend = resolve_backend(flags, config)
+        target = (manifests, plan_flags.options(project))
+    else:
+        backend = bound_backend(saved, flags, config)
+        project = saved.options.project
+        target = saved
+    guard = write_guard(config, project_root(config, paths), project, lock, command)
+    options = apply_options(apply_flags, config, backend)
+    report = asyncio.run(_apply(target, backend, guard, options, terminal))
+    if isinstance(report, bool):
+        return report
+    _check_report(report, terminal.echo)
+    return True
+
+
+async def _apply(
+    target: Plan | tuple[ManifestSet, PlanOptions], backend: Backend, guard: WriteGuard,
+    options: ApplyOptions, terminal: Terminal,
+) -> ApplyReport | bool:
+    """The report of the apply; True when there was nothing to change, False when declined."""
+    async with connect(backend, terminal.warn) as client:
+        with guard.hold() as journal:
+            if isinstance(target, Plan):
+                await check_not_stale(client, target)
+                to_apply = target
+                terminal.echo(render_text(to_apply, color=terminal.color))
+            else:
+                to_apply = await compute_plan(client, *target, backend)
+                terminal.echo(render_text(to_apply, color=terminal.color))
+                if not to_apply.has_changes:
+                    return True
+                if not terminal.confirm():
+                    return False
+            if not to_apply.has_changes:
+                return True
+            with terminal.progress() as view:
+                applier = Applier(
+                    client, options=options, hooks=view, journal=journal,
+                    backend=backend.journal_key,
+                )
+                return await applier.apply(to_apply)
+
+
+def _check_report(report: ApplyReport, echo: Callable[[str], None]) -> None:
+    """Say what was not attempted and the summary; raise unless everything was done."""
+    for result in report.results:
+        if result.outcome is Outcome.NOT_ATTEMPTED:
+            echo(f"{result.change.address}: {result.change.action.value} not attempted")
+    echo(report.summary())
+    if report.count(Outcome.UNKNOWN):
+        unknown = [r.change.address for r in report.results if r.outcome is Outcome.UNKNOWN]
+        raise ApplyError(
+            f"the outcome of {len(unknown)} create{'s' if len(unknown) != 1 else ''} is "
+            f"unknown ({', '.join(unknown[:3])}{', …' if len(unknown) > 3 else ''}): a run may "
+            "or may not exist; the next apply looks for it before creating anything"
+        )
+    if not report.ok:
+        raise ApplyError(
+            "apply did not finish everything; run `reconciler plan` to see what is left"
+        )
+
+
+def run_query(
+    sql: str, flags: BackendFlags, *, lock: LockFlags, command: str,
+    warn: Callable[[str], None],
+) -> QueryResult:
+    """``query``: one statement, under the project's lock when it writes to a project."""
+    from reconciler.query import catalog_result, is_write
+    from reconciler.query import execute as execute_query
+    from reconciler.query import parse as parse_query
+
+    statement = parse_query(sql)  # bad SQL stops here, before any API call
+    config = load_project_config(["."])
+    project = flags.project or config.project
+    # A write holds the project's lock when there is a project to lock: a statement that
+    # cancels or re-tags a managed run must not interleave with an apply.
+    guard = (
+        write_guard(config, project_root(config, ["."]), project, lock, command)
+        if project and is_write(statement) else None
+    )
+
+    async def go() -> QueryResult:
+        async with connect(resolve_backend(flags, config), warn) as client:
+            with guard.hold() if guard is not None else contextlib.nullcontext():
+                return await execute_query(client, statement)
+
+    return catalog_result(statement) or asyncio.run(go())
+
+
+def lock_status(path: str) -> tuple[Path, LockStatus]:
+    """``lock show``: the local lock folder of the project at ``path``, and who holds it."""
+    from reconciler.lock import local_lock_status
+
+    config = load_project_config([path])
+    if lock_url(config) is not None:
+        raise ConfigError(
+            "this project uses the shared PostgreSQL lock, which dies with its holder's "
+            "connection: there is nothing to show or break here"
+        )
+    folder = project_root(config, [path]) / STATE_FOLDER
+    return folder, local_lock_status(folder)
+
+
+def force_unlock(lock_id: str, path: str) -> LockHolder:
+    """``lock force-unlock``: break the local lock ``lock_id``; whom it named."""
+    from reconciler.lock import force_unlock_local
+
+    config = load_project_config([path])
+    return force_unlock_local(project_root(config, [path]) / STATE_FOLDER, lock_id)
+
+
+def serve_emulator(host: str, port: int, announce: Callable[[str], None], **options: Any) -> None:
+    """``emulator serve``: the emulator ``options`` describe, over HTTP until interrupted."""
+    from reconciler.emulator import run_server
+    from reconciler.emulator.options import serve_config
+
+    try:
+        config = serve_config(**options)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    announce(f"Emulator listening on http://{host}:{port}/v1 (Ctrl-C to stop)")
+    run_server(config, host=host, port=port)
