@@ -87,6 +87,7 @@ class Reason(enum.Enum):
     FINISHED = "finished"  # the manifest asks for a cancel but the run already ended
     UNMARKED = "unmarked"  # the run lost its reserved keys outside reconciler: no twin made
     ADOPT = "adopt"  # export --adopt: an existing run is tagged as managed
+    RERECORD = "rerecord"  # export --adopt: a managed run's recorded spec is written anew
 
 
 @dataclass(frozen=True, slots=True)

@@ -8,33 +8,21 @@ code calls ``sys.exit``. Usage errors exit 1: 2 means "changes present" (--detai
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import gc
 import sys
 import traceback
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
 from reconciler import __version__, flags, terminal, workflow
-from reconciler.backend import BackendFlags, resolve_backend, resolve_project
-from reconciler.client import AssistantsClient
-from reconciler.config import ProjectConfig
-from reconciler.errors import ApplyError, ManifestError, ReconcilerError
-from reconciler.files import write_text_file
+from reconciler.backend import BackendFlags
+from reconciler.errors import ManifestError, ReconcilerError
 from reconciler.flags import backend_options, lock_options
-from reconciler.live import list_thread_runs
 from reconciler.project import load_desired, load_project_config
 from reconciler.saved import read_plan_file
-from reconciler.session import WriteGuard, project_root, write_guard
 from reconciler.terminal import FORMATS, Settings, render
-
-if TYPE_CHECKING:  # export and query are imported by their commands: plan and apply never pay
-    from reconciler.export import Adoption
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -46,9 +34,7 @@ EXIT_CHANGES = 2
 #: that free nothing (``bench/diff_bench.py`` prints both figures).
 GC_THRESHOLDS = (200_000, 30, 30)
 
-# The names export and adoption use (they move to the application layer next).
-_err, _confirm, _run_async = terminal.err, terminal.confirm, asyncio.run
-_open = functools.partial(workflow.connect, warn=_err)
+_err = terminal.err
 
 
 class ChangesPresent(Exception):
@@ -57,10 +43,6 @@ class ChangesPresent(Exception):
 
 def _flags(kwargs: dict[str, Any]) -> BackendFlags:
     return flags.backend_flags(kwargs, emulator=terminal.settings().emulator)
-
-
-def _guard(kwargs: dict[str, Any], config: ProjectConfig, root: Path, project: str) -> WriteGuard:
-    return write_guard(config, root, project, flags.lock_flags(kwargs), terminal.command_line())
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -152,84 +134,14 @@ def export_command(
     **kwargs: Any,
 ) -> int:
     """Write manifests for existing runs, and optionally adopt them (like terraform import)."""
-    from reconciler.export import export_runs
-
-    flags = _flags(kwargs)
-    where = [str(Path(out).parent) if out else "."]
-    config = load_project_config(where)
-    project = resolve_project(flags, config)
-    guard = _guard(kwargs, config, project_root(config, where), project)
-    backend = resolve_backend(flags, config)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
-
-    async def go() -> int:
-        async with _open(backend) as client:
-            ordered = list(dict.fromkeys(threads))
-            listed = await asyncio.gather(*(list_thread_runs(client, t) for t in ordered))
-            exported = export_runs(
-                dict(zip(ordered, listed, strict=True)), project=project,
-                latest_only=not all_runs, exported_at=stamp,
-            )
-            if out:
-                write_text_file(out, exported.text)
-                _err(f"Wrote {exported.runs} run{'s' if exported.runs != 1 else ''} to {out}.")
-            else:
-                click.echo(exported.text, nl=False)
-            for skipped in exported.skipped:
-                _err(f"skipped {skipped.thread_id}/{skipped.run_id}: {skipped.reason}")
-            if not exported.adoptions:
-                return EXIT_OK
-            if not adopt:
-                _err(adoption_advice(exported.adoptions, project))
-                return EXIT_OK
-            for adoption in exported.adoptions:
-                verb = "will re-record" if adoption.managed else "will adopt"
-                _err(f"{verb} {adoption.thread_id}/{adoption.name} ({adoption.run_id})")
-            if not auto_approve and not _confirm("export --adopt", "adopt"):
-                _err("Adoption cancelled; nothing was changed.")
-                return EXIT_ERROR
-            with guard.hold():
-                return await adopt_runs(client, exported.adoptions, project)
-        return EXIT_OK
-
-    return _run_async(go())
-
-
-async def adopt_runs(client: AssistantsClient, adoptions: Sequence[Adoption],
-                     project: str) -> int:
-    """Send every adoption (a metadata update, safe to repeat) and say which failed."""
-    results = await asyncio.gather(
-        *(client.modify_run(a.thread_id, a.run_id, a.metadata) for a in adoptions),
-        return_exceptions=True,
+    adopted = workflow.export_runs(
+        threads, out, _flags(kwargs), all_runs=all_runs, adopt=adopt,
+        lock=flags.lock_flags(kwargs), command=terminal.command_line(),
+        terminal=terminal.current(auto_approve, asking=("export --adopt", "adopt")),
     )
-    failed = 0
-    for adoption, result in zip(adoptions, results, strict=True):
-        if isinstance(result, ReconcilerError):
-            failed += 1
-            _err(f"{adoption.thread_id}/{adoption.name} ({adoption.run_id}): not adopted: {result}")
-        elif isinstance(result, BaseException):
-            raise result
-    if failed:
-        raise ApplyError(f"adopted {len(adoptions) - failed} of {len(adoptions)} run(s); "
-                         "run the same export --adopt again to adopt the rest")
-    _err(f"Adopted {len(adoptions)} run(s) into project {project!r}.")
-    return EXIT_OK
-
-
-def adoption_advice(adoptions: Sequence[Adoption], project: str) -> str:
-    """Why the exported file does not yet plan as "No changes", and what --adopt would do."""
-    new = sum(1 for a in adoptions if not a.managed)
-    parts = []
-    if new:
-        parts.append(f"{new} exported run{'s are' if new != 1 else ' is'} not managed by "
-                     f"project {project!r} yet (`apply` would create "
-                     f"{'new runs for them' if new != 1 else 'a new run for it'})")
-    if len(adoptions) - new:
-        count = len(adoptions) - new
-        parts.append(f"{count} managed run{'s' if count != 1 else ''} recorded a spec the "
-                     f"export cannot reproduce (`apply` would replace "
-                     f"{'them' if count != 1 else 'it'})")
-    return "; ".join(parts) + ": rerun with --adopt to tag them"
+    if not adopted:
+        _err("Adoption cancelled; nothing was changed.")
+    return EXIT_OK if adopted else EXIT_ERROR
 
 
 @cli.command()

@@ -10,6 +10,7 @@ passes through.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import sys
 from collections.abc import Iterator
@@ -95,11 +96,17 @@ def progress_view(color: bool) -> PlainProgress | LiveProgress:
     return PlainProgress(click.echo, color=color)
 
 
-def current(auto_approve: bool = False) -> Terminal:
-    """This terminal, for a session (``auto_approve``: every confirmation is a yes)."""
+def current(
+    auto_approve: bool = False, asking: tuple[str, str] = ("apply", "apply")
+) -> Terminal:
+    """This terminal, for a session (``auto_approve``: every confirmation is a yes).
+
+    ``asking`` is the command and verb a refused confirmation names.
+    """
     color = use_color()
     return Terminal(
-        echo=click.echo, warn=err, confirm=(lambda: True) if auto_approve else confirm,
+        echo=click.echo, warn=err,
+        confirm=(lambda: True) if auto_approve else functools.partial(confirm, *asking),
         progress=lambda: progress_view(color), color=color,
     )
 

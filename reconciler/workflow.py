@@ -1,4 +1,4 @@
-"""The commands end to end: plan, apply, query, the lock, the emulator, given a :class:`Terminal`.
+"""The commands end to end (plan, apply, export, query, the lock, the emulator) on a Terminal.
 
 Each function runs one command's session from the values the command line parsed to its
 result: the project's config and manifests, the backend (opened after the user has been told
@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,6 +29,8 @@ from reconciler.backend import (
 )
 from reconciler.client import AssistantsClient
 from reconciler.errors import ApplyError, ConfigError
+from reconciler.files import write_text_file
+from reconciler.live import list_thread_runs
 from reconciler.manifest import ManifestSet
 from reconciler.plan import Plan, PlanOptions
 from reconciler.project import (
@@ -177,6 +180,55 @@ def _check_report(report: ApplyReport, echo: Callable[[str], None]) -> None:
         raise ApplyError(
             "apply did not finish everything; run `reconciler plan` to see what is left"
         )
+
+
+def export_runs(
+    threads: Sequence[str], out: str | None, flags: BackendFlags, *, all_runs: bool,
+    adopt: bool, lock: LockFlags, command: str, terminal: Terminal,
+) -> bool:
+    """``export``: manifests for the threads' runs, then (``adopt``) their adoptions applied.
+
+    False when the user declined to adopt (the manifest is written, no run was changed).
+    """
+    from reconciler.adoption import adopt_runs, adoption_advice, announced
+    from reconciler.export import export_runs as exported_manifest
+
+    where = [str(Path(out).parent) if out else "."]
+    config = load_project_config(where)
+    project = resolve_project(flags, config)
+    guard = write_guard(config, project_root(config, where), project, lock, command)
+    backend = resolve_backend(flags, config)
+    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+
+    async def go() -> bool:
+        async with connect(backend, terminal.warn) as client:
+            ordered = list(dict.fromkeys(threads))
+            listed = await asyncio.gather(*(list_thread_runs(client, t) for t in ordered))
+            exported = exported_manifest(
+                dict(zip(ordered, listed, strict=True)), project=project,
+                latest_only=not all_runs, exported_at=stamp,
+            )
+            if out:
+                write_text_file(out, exported.text)
+                count = exported.runs
+                terminal.warn(f"Wrote {count} run{'s' if count != 1 else ''} to {out}.")
+            else:
+                terminal.echo(exported.text.removesuffix("\n"))
+            for skipped in exported.skipped:
+                terminal.warn(f"skipped {skipped.thread_id}/{skipped.run_id}: {skipped.reason}")
+            if exported.adoptions and not adopt:
+                terminal.warn(adoption_advice(exported.adoptions, project))
+            if not exported.adoptions or not adopt:
+                return True
+            for line in announced(exported.adoptions):
+                terminal.warn(line)
+            if not terminal.confirm():
+                return False
+            with guard.hold():
+                await adopt_runs(client, exported.adoptions, project, terminal.warn)
+        return True
+
+    return asyncio.run(go())
 
 
 def run_query(

@@ -10,6 +10,7 @@ from collections.abc import Callable, Mapping, Sequence
 import httpx
 
 from reconciler import identity
+from reconciler.changes import Change, Modify
 from reconciler.client import AssistantsClient, ClientSettings
 from reconciler.model import (
     JSON,
@@ -21,7 +22,7 @@ from reconciler.model import (
     ThreadState,
     ToolCall,
 )
-from reconciler.plan import Change, Plan, PlanOptions, plan
+from reconciler.plan import Plan, PlanOptions, plan
 
 # --- the pure core: desired and live runs, plans ---
 
@@ -175,3 +176,9 @@ def error(status: int, message: str, **headers: str) -> httpx.Response:
                       "code": None}}
     return httpx.Response(status, json=body, headers={"x-request-id": "req_123", **headers})
 
+
+
+def sent_metadata(change: Change) -> Mapping[str, str]:
+    """The metadata a modify change (such as an adoption) sends."""
+    assert isinstance(change.payload, Modify), change
+    return change.payload.metadata

@@ -121,6 +121,7 @@ _REASONS: dict[Reason, str] = {
     Reason.FINISHED: "the run has already ended",
     Reason.UNMARKED: "a run that looks like it lost its reserved metadata outside reconciler",
     Reason.ADOPT: "an existing run is tagged as managed by this project",
+    Reason.RERECORD: "the run's recorded spec is written as the exported manifest declares it",
 }
 
 

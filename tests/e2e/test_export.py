@@ -9,6 +9,7 @@ import pytest
 from reconciler.export import Export, export_runs
 from reconciler.manifest import load_manifests
 from tests.e2e.harness import THREAD_A, THREAD_B, Api, Workspace
+from tests.fixtures import sent_metadata
 
 pytestmark = pytest.mark.e2e
 
@@ -19,7 +20,8 @@ INSTRUCTIONS = "Summarise last week's KPIs.\n\nFormat:\n  - one line per KPI\n  
 def adopt(api: Api, result: Export) -> None:
     """What `reconciler export --adopt` does after writing the file."""
     for adoption in result.adoptions:
-        api.modify(adoption.thread_id, adoption.run_id, dict(adoption.metadata))
+        assert adoption.run_id is not None
+        api.modify(adoption.thread_id, adoption.run_id, dict(sent_metadata(adoption)))
 
 
 def declared(result: Export) -> list[tuple[Any, ...]]:

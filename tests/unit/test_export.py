@@ -13,6 +13,7 @@ from reconciler.manifest import load_manifests
 from reconciler.model import DesiredRun, DesiredState, LiveState
 from reconciler.plan import PlanOptions, plan
 from reconciler.runs import thread_state
+from tests.fixtures import sent_metadata
 
 PROJECT = "analytics"
 THREAD = "thread_abc"
@@ -66,7 +67,7 @@ def adopted_plan_changes(
     result: Export, runs: Sequence[Mapping[str, Any]], thread_id: str = THREAD
 ) -> list[str]:
     """Apply the adoptions to the run objects, then plan the export against them."""
-    updates = {a.run_id: a.metadata for a in result.adoptions}
+    updates = {a.run_id: sent_metadata(a) for a in result.adoptions}
     live_runs = [
         {**run, "metadata": dict(updates.get(run["id"], run["metadata"]))} for run in runs
     ]
@@ -113,7 +114,7 @@ def test_an_unmanaged_run_is_declared_with_every_echoed_field_and_adopted() -> N
     assert (adoption.thread_id, adoption.run_id, adoption.name) == (
         THREAD, run["id"], "run-wezjwrich1ns"
     )
-    meta = adoption.metadata
+    meta = sent_metadata(adoption)
     assert meta["team"] == "analytics"
     assert meta[identity.KEY_PROJECT] == PROJECT
     assert meta[identity.KEY_NAME] == "run-wezjwrich1ns"
@@ -195,7 +196,7 @@ def test_a_managed_run_created_with_create_only_fields_says_so_and_is_re_recorde
     desired = loaded(result)["greet"]
     assert dict(desired.spec) == {"assistant_id": "asst_demo"}
     (adoption,) = result.adoptions
-    assert identity.decode_spec(adoption.metadata[identity.KEY_SPEC]).digest == (
+    assert identity.decode_spec(sent_metadata(adoption)[identity.KEY_SPEC]).digest == (
         identity.spec_hash(desired.spec, 0)
     )
     assert adopted_plan_changes(result, [run]) == []
