@@ -6,7 +6,9 @@
     with BackgroundServer(config) as srv:      # a real loopback socket
         OpenAI(api_key="k", base_url=srv.base_url)
 
-See ``docs/emulator.md`` for the knobs and the deterministic failure markers.
+Runs stream as server-sent events with ``stream: true``; ``EmulatorConfig(auth="azure",
+path_prefix="/openai")`` answers as an Azure OpenAI resource. See ``docs/emulator.md`` for
+the knobs, streaming, Azure mode and the deterministic failure markers.
 """
 
 from reconciler.emulator.app import create_app
@@ -20,14 +22,16 @@ from reconciler.emulator.config import (
     parse_duration,
     parse_faults,
     parse_latency,
+    parse_path_prefix,
     parse_rate_limit,
     parse_timing,
 )
 from reconciler.emulator.errors import EmulatorError
 from reconciler.emulator.fixtures import DEMO_FIXTURES_PATH, Fixtures, load_fixtures
 from reconciler.emulator.knobs import ConnectionDropped
-from reconciler.emulator.server import BackgroundServer, run_server
+from reconciler.emulator.server import BackgroundServer, address_of, listen, run_server, serve
 from reconciler.emulator.spec import find_operation, operations, validate_response
+from reconciler.emulator.stream_schema import validate_stream_event
 
 __all__ = [
     "DEMO_FIXTURES_PATH",
@@ -41,15 +45,20 @@ __all__ = [
     "Latency",
     "RateLimit",
     "RunTiming",
+    "address_of",
     "create_app",
     "find_operation",
+    "listen",
     "load_fixtures",
     "operations",
     "parse_duration",
     "parse_faults",
     "parse_latency",
+    "parse_path_prefix",
     "parse_rate_limit",
     "parse_timing",
     "run_server",
+    "serve",
     "validate_response",
+    "validate_stream_event",
 ]

@@ -22,8 +22,11 @@ if TYPE_CHECKING:
 Clock: TypeAlias = Callable[[], float]
 """Seconds since the epoch, like ``time.time``; tests inject a fake one."""
 
-FaultKind: TypeAlias = Literal["500", "drop", "lost_create"]
-FAULT_KINDS: tuple[FaultKind, ...] = ("500", "drop", "lost_create")
+FaultKind: TypeAlias = Literal["500", "drop", "lost_create", "cut", "stream_error"]
+FAULT_KINDS: tuple[FaultKind, ...] = ("500", "drop", "lost_create", "cut", "stream_error")
+STREAM_FAULTS: frozenset[str] = frozenset({"cut", "stream_error"})
+"""Faults that strike a stream once it has started (rolled when an event stream begins)."""
+AuthStyle: TypeAlias = Literal["bearer", "azure"]
 HTTP_METHODS: frozenset[str] = frozenset({"GET", "POST", "DELETE"})
 
 
@@ -111,7 +114,10 @@ class Faults:
 class EmulatorConfig:
     """Everything that makes one emulator differ from another; all randomness comes from ``seed``.
 
-    ``fixtures`` is either loaded fixtures or a path to a fixtures YAML file.
+    ``fixtures`` is either loaded fixtures or a path to a fixtures YAML file. ``auth`` is how
+    clients authenticate: ``bearer`` as OpenAI (``Authorization: Bearer``, ``OpenAI-Beta``
+    required), ``azure`` as Azure OpenAI (an ``api-key`` header and an ``api-version`` query
+    parameter). The API is served under ``path_prefix`` (``/v1``; ``""`` for the root).
     """
 
     state_path: str | None = None
@@ -123,6 +129,8 @@ class EmulatorConfig:
     faults: Faults = field(default_factory=Faults)
     fixtures: Fixtures | str | PathLike[str] | None = None
     clock: Clock = time.time
+    auth: AuthStyle = "bearer"
+    path_prefix: str = "/v1"
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?|\.\d+)\s*(ms|s|m|min)?\s*$")
@@ -203,7 +211,8 @@ _FAULT = re.compile(
 def parse_faults(text: str) -> Faults:
     """Parse rules ``KIND=RATE[*MAX][@FILTER|FILTER…]`` separated by commas.
 
-    KIND is ``500``, ``drop`` or ``lost_create``; RATE a probability 0–1; MAX caps how many
+    KIND is ``500``, ``drop``, ``lost_create``, ``cut`` or ``stream_error``; RATE a
+    probability 0–1; MAX caps how many
     times the rule fires; each FILTER is an HTTP method (GET, POST, DELETE) or an operationId
     (e.g. ``createRun``). Example: ``500=0.1,drop=0.05@GET,lost_create=1*2@createRun``.
     """
@@ -250,3 +259,19 @@ def parse_timing(text: str) -> RunTiming:
         return presets[text.strip().lower()]()
     except KeyError:
         raise ValueError(f"invalid timing {text!r}: use instant, fast or realistic") from None
+
+
+_PREFIX_SEGMENT = re.compile(r"^[A-Za-z0-9._~-]+$")
+
+
+def parse_path_prefix(text: str) -> str:
+    """``/openai``, ``openai/`` or ``/`` → the normalised prefix the API is served under.
+
+    The result starts with ``/`` and has no trailing ``/`` (``""`` serves at the root).
+    """
+    segments = [part for part in text.strip().split("/") if part]
+    for part in segments:
+        if not _PREFIX_SEGMENT.match(part):
+            raise ValueError(f"invalid path prefix {text!r}: {part!r} is not a plain path "
+                             "segment (letters, digits, '.', '_', '~', '-')")
+    return "".join(f"/{part}" for part in segments)

@@ -50,3 +50,14 @@ def bad_request(
 ) -> EmulatorError:
     """400 ``invalid_request_error``."""
     return EmulatorError(400, message, param=param, code=code)
+
+
+class GatewayError(EmulatorError):
+    """An error from in front of the service, in Azure's shape: ``{"error": {code, message}}``.
+
+    Azure OpenAI answers a missing or wrong ``api-key`` and a missing ``api-version`` itself,
+    with the HTTP status as a string ``code`` and no ``type`` or ``param``.
+    """
+
+    def body(self) -> dict[str, Any]:
+        return {"error": {"code": str(self.status), "message": self.message}}

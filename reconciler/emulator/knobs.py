@@ -4,7 +4,8 @@ Everything random is drawn from generators seeded from the config's ``seed`` (on
 so turning latency on does not change which requests fail). A dropped connection is a response
 head followed by an abrupt end: uvicorn closes the socket, and ``httpx.ASGITransport`` re-raises
 the exception, which is an ``httpx.TransportError`` so in-process clients see what they would
-see over a network.
+see over a network. The stream faults (``cut``, ``stream_error``) are rolled when an event
+stream starts and strike after a seeded number of its events.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from reconciler.emulator.config import EmulatorConfig, FaultKind, RateLimit
+from reconciler.emulator.config import STREAM_FAULTS, EmulatorConfig, FaultKind, RateLimit
 from reconciler.emulator.spec import find_operation
 
 Scope = MutableMapping[str, Any]
@@ -124,30 +125,52 @@ class KnobsMiddleware:
             await self._too_many_requests(send_with_headers, wait)
             return
         method = scope["method"]
-        found = find_operation(method, scope["path"])
+        found = find_operation(method, scope["path"], self.config.path_prefix)
         operation_id = found[0].operation_id if found else None
         fault = self._roll_fault(method, operation_id)
         if fault == "500":
             await _json(send_with_headers, 500, {"error": {
-                "message": "The server had an error while processing your request. "
-                "Sorry about that!", "type": "server_error", "param": None, "code": None}})
+                "message": _SERVER_ERROR, "type": "server_error", "param": None, "code": None}})
             return
         if fault == "drop":
             await _drop(send_with_headers)
         if fault == "lost_create":
-            captured: list[Message] = []
-
-            async def capture(message: Message) -> None:
-                captured.append(message)
-
-            await self.app(scope, receive, capture)
-            start = captured[0] if captured else {}
-            if start.get("status") == 200:
-                await _drop(send_with_headers)  # committed, but the answer never arrives
-            for message in captured:
-                await send_with_headers(message)
+            send_with_headers = _losing_success(send_with_headers)
+        try:
+            await self.app(scope, receive, self._stream_faults(send_with_headers, method,
+                                                               operation_id))
+        except _StreamEnded:
             return
-        await self.app(scope, receive, send_with_headers)
+
+    def _stream_faults(self, send: Send, method: str, operation_id: str | None) -> Send:
+        """``send``, striking an event stream with a ``cut`` or ``stream_error`` rule, if any.
+
+        The rules are rolled when a stream begins (a request is not known to stream before
+        its answer starts); the stream is hit after a seeded number of events, 1 to 5, so it
+        has begun but not finished (every stream has more events than that).
+        """
+        fault: FaultKind | None = None
+        remaining = 0
+
+        async def striking(message: Message) -> None:
+            nonlocal fault, remaining
+            if message["type"] == "http.response.start" and _is_event_stream(message):
+                fault = self._roll_fault(method, operation_id, stream=True)
+                if fault is not None:
+                    with self._lock:
+                        remaining = self._faults.randint(1, 5)
+            await send(message)
+            if fault is None or message["type"] != "http.response.body":
+                return
+            remaining -= 1
+            if remaining > 0:
+                return
+            if fault == "cut":
+                raise ConnectionDropped("the emulator cut the stream (injected fault)")
+            await send({"type": "http.response.body", "body": _STREAM_ERROR, "more_body": False})
+            raise _StreamEnded
+
+        return striking
 
     def _headers(self, request_id: str, remaining: float) -> list[tuple[bytes, bytes]]:
         if self._bucket is not None:
@@ -179,10 +202,16 @@ class KnobsMiddleware:
         ]
         await _json(send, 429, body, extra)
 
-    def _roll_fault(self, method: str, operation_id: str | None) -> FaultKind | None:
-        """Roll the dice for each matching rule in order; the first that fires wins."""
+    def _roll_fault(self, method: str, operation_id: str | None, *, stream: bool = False
+                    ) -> FaultKind | None:
+        """Roll the dice for each matching rule in order; the first that fires wins.
+
+        ``stream``: roll only the rules that strike a stream once it has begun.
+        """
         with self._lock:
             for index, rule in enumerate(self.config.faults.rules):
+                if (rule.kind in STREAM_FAULTS) != stream:
+                    continue
                 if rule.kind == "lost_create" and (
                     method != "POST" or not (operation_id or "").startswith("create")
                 ):
@@ -195,6 +224,36 @@ class KnobsMiddleware:
                     self._fired[index] += 1
                     return rule.kind
         return None
+
+
+class _StreamEnded(Exception):
+    """The knobs ended a stream themselves (after an injected ``error`` event)."""
+
+
+_SERVER_ERROR = "The server had an error while processing your request. Sorry about that!"
+_STREAM_ERROR = (
+    "event: error\ndata: "
+    + json.dumps({"code": "server_error", "message": _SERVER_ERROR, "param": None,
+                  "type": "server_error"}, separators=(",", ":"))
+    + "\n\n"
+).encode()
+
+
+def _is_event_stream(start: Message) -> bool:
+    headers = dict(start.get("headers", []))
+    return bytes(headers.get(b"content-type", b"")).startswith(b"text/event-stream")
+
+
+def _losing_success(send: Send) -> Send:
+    """``send``, hanging up instead of answering a success: the create is committed (it is,
+    before its answer starts), but the client never learns its id."""
+
+    async def losing(message: Message) -> None:
+        if message["type"] == "http.response.start" and message.get("status") == 200:
+            await _drop(send)
+        await send(message)
+
+    return losing
 
 
 async def _json(send: Send, status: int, body: Any,

@@ -72,21 +72,47 @@ class Phase:
         return self.status not in TERMINAL
 
 
-def derive(clock: RunClock, outcome: Outcome, timing: RunTiming, now: float) -> Phase:
-    """The status of a run at ``now``: purely computational, no side effects."""
+@dataclass(frozen=True)
+class Course:
+    """The instants of a run's natural course (ignoring cancel and expiry).
+
+    ``requires_action_at`` is set when the run calls functions; ``resumed`` once its outputs
+    are in (it is queued again then). ``replying_at`` is when its last ``in_progress`` stretch
+    begins — when the reply is being written — and ``end`` when it finishes; both are None
+    while the run waits for tool outputs.
+    """
+
+    started: float
+    requires_action_at: float | None
+    resumed: float | None
+    replying_at: float | None
+    end: float | None
+
+
+def course_of(clock: RunClock, timing: RunTiming) -> Course:
+    """When a run starts, asks for outputs, replies and ends: purely computational."""
     started = clock.created + timing.queued
     first_end = started + timing.in_progress
+    if not clock.calls_functions:
+        return Course(started, None, None, started, first_end)
+    if clock.outputs_submitted is None:
+        return Course(started, first_end, None, None, None)
+    resumed = max(clock.outputs_submitted, first_end)
+    replying = resumed + timing.queued
+    return Course(started, first_end, resumed, replying, replying + timing.in_progress)
+
+
+def derive(clock: RunClock, outcome: Outcome, timing: RunTiming, now: float) -> Phase:
+    """The status of a run at ``now``: purely computational, no side effects."""
+    times = course_of(clock, timing)
+    started = times.started
     # the natural course, ignoring cancel and expiry: (status, since) pairs in order
     course: list[tuple[Status, float]] = [("queued", clock.created), ("in_progress", started)]
-    end = math.inf
-    if clock.calls_functions:
-        course.append(("requires_action", first_end))
-        if clock.outputs_submitted is not None:
-            resumed = max(clock.outputs_submitted, first_end)
-            course += [("queued", resumed), ("in_progress", resumed + timing.queued)]
-            end = resumed + timing.queued + timing.in_progress
-    else:
-        end = first_end
+    if times.requires_action_at is not None:
+        course.append(("requires_action", times.requires_action_at))
+    if times.resumed is not None and times.replying_at is not None:
+        course += [("queued", times.resumed), ("in_progress", times.replying_at)]
+    end = math.inf if times.end is None else times.end
     course.append((outcome.status, end))
 
     if clock.cancel_requested is not None and clock.cancel_requested < end:

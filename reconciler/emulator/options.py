@@ -13,6 +13,7 @@ from reconciler.emulator.config import (
     EmulatorConfig,
     parse_faults,
     parse_latency,
+    parse_path_prefix,
     parse_rate_limit,
     parse_timing,
 )
@@ -23,12 +24,16 @@ def serve_config(
     *, state: str | None = None, latency: str | None = None, rate_limit: str | None = None,
     faults: str | None = None, seed: int = 0, timing: str = "realistic",
     fixtures: str | None = None, demo: bool = False, api_key_env: str | None = None,
-    env: Mapping[str, str] | None = None,
+    auth: str = "bearer", path_prefix: str | None = None, env: Mapping[str, str] | None = None,
 ) -> EmulatorConfig:
     """The emulator the flags describe; ``--fixtures`` wins over ``--demo``.
 
-    ``api_key_env`` names the environment variable holding the key clients must send.
+    ``api_key_env`` names the environment variable holding the key clients must send (as a
+    bearer token, or as Azure's ``api-key`` with ``auth="azure"``, which also requires an
+    ``api-version``); ``path_prefix`` is where the API is served (default ``/v1``).
     """
+    if auth not in {"bearer", "azure"}:
+        raise ValueError(f"--auth {auth}: use bearer or azure")
     env = os.environ if env is None else env
     api_key = None
     if api_key_env:
@@ -45,4 +50,6 @@ def serve_config(
         rate_limit=parse_rate_limit(rate_limit) if rate_limit else None,
         faults=parse_faults(faults or ""),
         fixtures=load_fixtures(fixture_path) if fixture_path else None,
+        auth="azure" if auth == "azure" else "bearer",
+        path_prefix="/v1" if path_prefix is None else parse_path_prefix(path_prefix),
     )

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import errno
 import logging
+import socket
 import threading
 import time
 from types import TracebackType
 
 import uvicorn
-from starlette.applications import Starlette
 
-from reconciler.emulator.app import EmulatorHolder, create_app
+from reconciler.emulator.app import EmulatorApp, EmulatorHolder, create_app
 from reconciler.emulator.config import EmulatorConfig
 from reconciler.emulator.knobs import ConnectionDropped
 
@@ -32,18 +33,64 @@ def _quiet_uvicorn() -> None:
         error_logger.addFilter(_FILTER)
 
 
-def _uvicorn_config(app: Starlette, host: str, port: int, log_level: str) -> uvicorn.Config:
+def _uvicorn_config(app: EmulatorApp, host: str, port: int, log_level: str) -> uvicorn.Config:
     return uvicorn.Config(
         app, host=host, port=port, log_level=log_level, access_log=False,
         lifespan="on", timeout_graceful_shutdown=2,
     )
 
 
+def listen(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (``port`` 0: a free one).
+
+    Bound here, before uvicorn starts, so a port in use is one ``ValueError`` sentence
+    rather than uvicorn's log and exit, and ``--port 0`` can report the port it got. The
+    socket is made with ``IPPROTO_TCP`` so asyncio sets ``TCP_NODELAY`` on every accepted
+    connection (without it each response waits ~40 ms for a delayed ACK).
+    """
+    where = f"{host}:{port}"
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, proto=socket.IPPROTO_TCP)[0]
+    except (socket.gaierror, UnicodeError) as exc:
+        raise ValueError(f"cannot listen on {where}: the host does not resolve ({exc})") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ValueError(f"cannot listen on {where}: the port is already in use "
+                             "(choose another with --port, or --port 0 for a free one)") from None
+        reason = exc.strerror or str(exc)
+        raise ValueError(f"cannot listen on {where}: {reason}") from None
+    return sock
+
+
+def address_of(sock: socket.socket, config: EmulatorConfig) -> str:
+    """The base URL clients use for the emulator on ``sock``: ``http://HOST:PORT/v1``."""
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}{config.path_prefix}"
+
+
+def serve(config: EmulatorConfig, sock: socket.socket, *, log_level: str = "info") -> None:
+    """Serve on a socket from :func:`listen` until interrupted (``reconciler emulator serve``)."""
+    _quiet_uvicorn()
+    host, port = sock.getsockname()[:2]
+    server = uvicorn.Server(_uvicorn_config(create_app(config), host, port, log_level))
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()
+
+
 def run_server(config: EmulatorConfig, host: str = "127.0.0.1", port: int = 8080, *,
                log_level: str = "info") -> None:
-    """Serve until interrupted (``reconciler emulator serve``)."""
-    _quiet_uvicorn()
-    uvicorn.Server(_uvicorn_config(create_app(config), host, port, log_level)).run()
+    """Listen on ``host:port`` and serve until interrupted."""
+    serve(config, listen(host, port), log_level=log_level)
 
 
 class BackgroundServer:
@@ -58,7 +105,7 @@ class BackgroundServer:
         self.host = host
         self.port = port  # the real one once started, when 0 asked for a free port
         app = create_app(config)
-        self._holder: EmulatorHolder = app.state.emulator
+        self._holder: EmulatorHolder = app.holder
         # uvicorn binds the socket itself: a socket handed over loses TCP_NODELAY, and every
         # response then waits ~40 ms for a delayed ACK
         self._server = uvicorn.Server(_uvicorn_config(app, host, port, log_level))
@@ -67,7 +114,7 @@ class BackgroundServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}/v1"
+        return f"http://{self.host}:{self.port}{self.config.path_prefix}"
 
     @property
     def app_state(self) -> EmulatorHolder:

@@ -65,6 +65,20 @@ class Emulator:
                     body = {k: v for k, v in item.items() if k != "id"}
                     threads.insert_thread(self.context, item["id"], body, now)
 
+    def observe(self, thread_id: str, run_id: str, at: float) -> Body | None:
+        """A run's record at ``at``, what finished runs leave settled first; None once gone."""
+        with self.store.transaction():
+            if not self.store.exists("threads", thread_id):
+                return None
+            runs.settle(self.context, thread_id, at)
+            found: Body | None = self.store.get("runs", run_id, parent=thread_id)
+            return found
+
+    def thread(self, thread_id: str) -> Body | None:
+        """The stored thread, or None."""
+        found: Body | None = self.store.get("threads", thread_id)
+        return found
+
     def handle(self, operation_id: str, params: Mapping[str, str], query: Mapping[str, str],
                body: Body) -> JSON:
         """Perform one operation atomically and return its response body."""

@@ -3,7 +3,9 @@
 The spec is OpenAPI 3.1 but still says ``nullable: true`` in places (an OpenAPI 3.0 keyword
 that JSON Schema ignores), so it is rewritten once into plain JSON Schema 2020-12. The limits
 the spec states only in prose (metadata sizes, function-name pattern) are added as keywords, so
-requests and responses are checked against what the service actually enforced.
+requests and responses are checked against what the service actually enforced. Requests are
+also checked with every object closed to unknown keys (``request_spec``), and image URLs with
+a ``format: uri`` check, as the service did.
 """
 
 from __future__ import annotations
@@ -14,9 +16,10 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from typing import Any
+from urllib.parse import urlsplit
 
 import yaml
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 
 JSON = Any
 
@@ -67,6 +70,11 @@ def json_schema_spec() -> dict[str, JSON]:
     }
     schemas["FunctionObject"]["properties"]["name"]["pattern"] = _FUNCTION_NAME
     schemas["FunctionObject"]["additionalProperties"] = False  # the service refused extras
+    # an image is named by a non-empty file id or URL (the service: "empty string")
+    image_url = schemas["MessageContentImageUrlObject"]["properties"]["image_url"]
+    image_url["properties"]["url"]["minLength"] = 1
+    image_file = schemas["MessageContentImageFileObject"]["properties"]["image_file"]
+    image_file["properties"]["file_id"]["minLength"] = 1
     json_schema = schemas["ResponseFormatJsonSchema"]["properties"]["json_schema"]
     json_schema["properties"]["name"]["pattern"] = _FUNCTION_NAME
     return spec
@@ -139,10 +147,11 @@ def operation_by_id(operation_id: str) -> Operation:
     raise KeyError(operation_id)
 
 
-def find_operation(method: str, path: str) -> tuple[Operation, dict[str, str]] | None:
-    """The operation a request targets and its path parameters; ``path`` may carry ``/v1``."""
-    if path.startswith(API_PREFIX + "/"):
-        path = path[len(API_PREFIX) :]
+def find_operation(method: str, path: str, prefix: str = API_PREFIX
+                   ) -> tuple[Operation, dict[str, str]] | None:
+    """The operation a request targets and its path parameters; ``path`` may carry ``prefix``."""
+    if prefix and path.startswith(prefix + "/"):
+        path = path[len(prefix) :]
     for op in operations():
         if op.method != method.upper():
             continue
@@ -153,32 +162,99 @@ def find_operation(method: str, path: str) -> tuple[Operation, dict[str, str]] |
 
 
 @cache
+def request_spec() -> dict[str, JSON]:
+    """The spec as the service applied it to requests: every object closed to unknown keys.
+
+    The service refused unknown keys at any depth (``Unknown parameter: 'content[0].foo'.``),
+    which the schema says only for the top level of each request.
+    """
+    spec: dict[str, JSON] = copy.deepcopy(json_schema_spec())
+    schemas = spec["components"]["schemas"]
+    for name, schema in list(schemas.items()):
+        schemas[name] = closed(schema)
+    return spec
+
+
+_SUBSCHEMA_LISTS = ("anyOf", "oneOf", "allOf", "prefixItems")
+_SUBSCHEMAS = ("items", "not", "additionalProperties", "propertyNames", "contains")
+
+
+def closed(schema: JSON) -> JSON:
+    """``schema`` with every object that lists its properties closed to other keys.
+
+    Objects that say what else they take (``additionalProperties`` set, as on metadata,
+    function parameters and JSON schemas) are left as they are.
+    """
+    if not isinstance(schema, dict):
+        return schema
+    out = dict(schema)
+    if isinstance(out.get("properties"), dict):
+        out["properties"] = {k: closed(v) for k, v in out["properties"].items()}
+        out.setdefault("additionalProperties", False)
+    for key in _SUBSCHEMA_LISTS:
+        if isinstance(out.get(key), list):
+            out[key] = [closed(member) for member in out[key]]
+    for key in _SUBSCHEMAS:
+        if isinstance(out.get(key), dict):
+            out[key] = closed(out[key])
+    return out
+
+
+def _is_url(value: object) -> bool:
+    """``format: uri`` as the service checked image URLs: http(s) with a host, or data:."""
+    if not isinstance(value, str) or value == "":  # emptiness is minLength's to report
+        return True
+    if any(ch.isspace() for ch in value):
+        return False
+    parts = urlsplit(value)
+    if parts.scheme.lower() in {"http", "https"}:
+        return bool(parts.hostname)
+    return parts.scheme.lower() == "data" and "," in parts.path
+
+
+FORMATS = FormatChecker(formats=())
+FORMATS.checks("uri")(_is_url)
+
+
+@cache
 def validator(schema_key: str) -> Draft202012Validator:
-    """A compiled validator for a schema given by ``#/components/...`` ref or operation key."""
+    """A compiled validator for a schema given by ``#/components/...`` ref or operation key.
+
+    ``request:OP`` checks a request body the way the service did (:func:`request_spec`);
+    ``response:OP`` and component refs check what the emulator answers against the spec.
+    """
     spec = json_schema_spec()
     if schema_key.startswith("request:"):
-        schema = operation_by_id(schema_key[len("request:") :]).request_schema
+        spec = request_spec()
+        schema = closed(operation_by_id(schema_key[len("request:") :]).request_schema)
     elif schema_key.startswith("response:"):
         schema = operation_by_id(schema_key[len("response:") :]).response_schema
     else:
         schema = {"$ref": schema_key}
     root = {**(schema or {}), "components": spec["components"]}
-    return Draft202012Validator(root)
+    return Draft202012Validator(root, format_checker=FORMATS)
 
 
-def validate_response(method: str, path: str, status: int, body: JSON) -> list[str]:
+def validate_response(method: str, path: str, status: int, body: JSON,
+                      prefix: str = API_PREFIX) -> list[str]:
     """Problems with a response body against the spec (empty when it conforms).
 
     A 2xx body is checked against the operation's 200 schema; an error body against
-    ``ErrorResponse``. A request the spec does not describe is itself a problem.
+    ``ErrorResponse``. A request the spec does not describe is itself a problem. ``path``
+    is the request's path, under ``prefix`` (``/v1`` unless the emulator serves elsewhere).
     """
-    found = find_operation(method, path)
+    found = find_operation(method, path, prefix)
     if found is None:
         return [f"{method} {path} is not an operation of the spec"]
     op, _ = found
     key = f"response:{op.operation_id}" if status < 400 else "#/components/schemas/ErrorResponse"
+    return schema_problems(key, body, f"{op.operation_id} {status}")
+
+
+def schema_problems(key: str, value: JSON, label: str) -> list[str]:
+    """Every way ``value`` breaks the schema ``key`` names, each prefixed with ``label``."""
     problems = []
-    for error in validator(key).iter_errors(body):
+    for error in validator(key).iter_errors(value):
         where = "/".join(str(part) for part in error.absolute_path) or "(root)"
-        problems.append(f"{op.operation_id} {status} at {where}: {error.message}")
+        problems.append(f"{label} at {where}: {error.message}")
     return problems

@@ -59,19 +59,28 @@ def param_path(path: Iterable[str | int]) -> str:
     return text
 
 
+UNPARSABLE_BODY = (
+    "We could not parse the JSON body of your request. (HINT: This likely means you "
+    "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
+    "but what was sent was not valid JSON. If you have trouble figuring out how to fix "
+    "this, please contact us through our help center at help.openai.com.)"
+)
+
+
 def parse_json_body(raw: bytes, *, required: bool) -> JSON:
-    """Decode a request body; an empty body counts as ``{}`` when the body is optional."""
+    """Decode a request body; an empty body counts as ``{}`` only when the body is optional.
+
+    Where the spec requires a body (every create and modify but ``createThread``), no body
+    at all is no JSON at all: the service's parse error, as for any body that is not JSON.
+    """
     if not raw.strip():
+        if required:
+            raise bad_request(UNPARSABLE_BODY)
         return {}
     try:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError):
-        raise bad_request(
-            "We could not parse the JSON body of your request. (HINT: This likely means you "
-            "aren't using your HTTP library correctly. The OpenAI API expects a JSON payload, "
-            "but what was sent was not valid JSON. If you have trouble figuring out how to fix "
-            "this, please contact us through our help center at help.openai.com.)"
-        ) from None
+        raise bad_request(UNPARSABLE_BODY) from None
 
 
 def validate_body(op: Operation, body: JSON) -> None:
@@ -100,8 +109,9 @@ def _pick(errors: list[ValidationError]) -> ValidationError:
 def _leaf(error: ValidationError) -> ValidationError:
     """Descend through anyOf/oneOf to the branch the value was most plausibly meant for.
 
-    Branches that want another JSON type are set aside; if every branch does, the error
-    stays at this level and is reported as a type error naming the accepted types.
+    Branches that want another JSON type are set aside, then those whose discriminator
+    (``"type": "image_url"``) the value does not carry; if every branch wants another type,
+    the error stays at this level and is reported as a type error naming the accepted types.
     """
     while error.validator in {"anyOf", "oneOf"} and error.context:
         branches: dict[object, list[ValidationError]] = {}
@@ -114,11 +124,28 @@ def _leaf(error: ValidationError) -> ValidationError:
         ]
         if not plausible:
             return error
-        candidates = [s for subs in plausible for s in subs]
-        # prefer the branch whose discriminator ("type": "function") matched
-        chosen = [e for e in candidates if not _is_discriminator_error(e)] or candidates
-        error = max(chosen, key=lambda e: len(e.absolute_path))
+        matching = [subs for subs in plausible
+                    if not any(_is_discriminator_error(s) for s in subs)]
+        if not matching:
+            unknown = _unknown_kind(plausible)
+            if unknown is not None:
+                return unknown
+        candidates = [s for subs in (matching or plausible) for s in subs]
+        error = max(candidates, key=lambda e: len(e.absolute_path))
     return error
+
+
+def _unknown_kind(branches: list[list[ValidationError]]) -> ValidationError | None:
+    """A ``type`` no branch takes, as one enum error listing every branch's kind."""
+    found = [e for subs in branches for e in subs if _is_discriminator_error(e)]
+    paths = {tuple(e.absolute_path) for e in found}
+    if len(paths) != 1:
+        return None
+    kinds: list[JSON] = []
+    for e in found:
+        kinds += [k for k in e.validator_value if k not in kinds]
+    return ValidationError("no such kind", validator="enum", validator_value=kinds,
+                           instance=found[0].instance, path=list(paths.pop()))
 
 
 def _is_discriminator_error(error: ValidationError) -> bool:
@@ -191,9 +218,23 @@ def _wrong_type(error: ValidationError, path: _Path, param: str) -> EmulatorErro
 def _not_allowed(error: ValidationError, path: _Path, param: str) -> EmulatorError:
     kind = error.validator
     options = error.validator_value if kind == "enum" else [error.validator_value]
-    shown = ", ".join(f"'{o}'" for o in options if o is not None)
+    shown = spoken_list([f"'{o}'" for o in options if o is not None])
     return bad_request(f"Invalid value: '{error.instance}'. Supported values are: {shown}.",
                        param=param, code="invalid_value")
+
+
+def spoken_list(items: list[str]) -> str:
+    """``'a'``, ``'a' and 'b'``, ``'a', 'b', and 'c'``: how the service lists choices."""
+    if len(items) <= 2:
+        return " and ".join(items)
+    return ", ".join(items[:-1]) + ", and " + items[-1]
+
+
+def _bad_format(error: ValidationError, path: _Path, param: str) -> EmulatorError:
+    return bad_request(
+        f"Invalid '{param}'. Expected a valid URL, but got a value with an invalid format.",
+        param=param, code="invalid_value",
+    )
 
 
 def _out_of_range(error: ValidationError, path: _Path, param: str) -> EmulatorError:
@@ -213,6 +254,12 @@ def _out_of_range(error: ValidationError, path: _Path, param: str) -> EmulatorEr
 
 def _bad_length(error: ValidationError, path: _Path, param: str) -> EmulatorError:
     """``minLength``/``maxLength`` of a string, ``minItems``/``maxItems`` of an array."""
+    if error.validator == "minLength" and error.instance == "":
+        return bad_request(
+            f"Invalid '{param}': empty string. Expected a string with minimum length "
+            f"{error.validator_value}, but got an empty string instead.",
+            param=param, code="empty_string",
+        )
     if error.validator in {"maxLength", "minLength"}:
         kind, a, too = "string", "a string", "long" if error.validator == "maxLength" else "short"
     else:
@@ -263,6 +310,7 @@ _PHRASES: dict[str, _Phrase] = {
     "maxProperties": _too_many_properties,
     "propertyNames": _long_key,
     "pattern": _no_match,
+    "format": _bad_format,
 }
 
 

@@ -16,7 +16,15 @@ from collections.abc import Mapping
 from dataclasses import asdict
 
 from reconciler.emulator.errors import bad_request
-from reconciler.emulator.machine import Outcome, Phase, RunClock, derive, outcome_from_markers
+from reconciler.emulator.machine import (
+    Course,
+    Outcome,
+    Phase,
+    RunClock,
+    course_of,
+    derive,
+    outcome_from_markers,
+)
 from reconciler.emulator.resources.assistants import assistant_or_404
 from reconciler.emulator.resources.common import (
     JSON,
@@ -28,7 +36,13 @@ from reconciler.emulator.resources.common import (
     page,
     seconds,
 )
-from reconciler.emulator.resources.threads import insert_message, insert_thread, thread_or_404
+from reconciler.emulator.resources.threads import (
+    build_message,
+    insert_message,
+    insert_thread,
+    store_message,
+    thread_or_404,
+)
 
 _CANCELLABLE = frozenset({"queued", "in_progress", "requires_action"})
 
@@ -51,14 +65,9 @@ def settle(ctx: Context, thread_id: str, now: float) -> str | None:
         if not current.terminal:
             still_active = record["run"]["id"]
             continue
-        finished = current.finished_at if current.finished_at is not None else now
         if current.status in {"completed", "incomplete"}:
-            reason = "max_tokens" if current.status == "incomplete" else None
-            reply = insert_message(
-                ctx, thread_id, {"role": "assistant", "content": _reply_text(record)}, finished,
-                assistant_id=record["run"]["assistant_id"], run_id=record["run"]["id"],
-                status=current.status, incomplete_reason=reason,
-            )
+            reply = reply_message(ctx, record, current)
+            store_message(ctx, reply)
             record["reply_message_id"] = reply["id"]
         record["final"] = asdict(current)
         ctx.store.update("runs", record["run"]["id"], record, active=False)
@@ -120,7 +129,33 @@ def usage(record: Mapping[str, JSON]) -> Body:
             "total_tokens": prompt + completion}
 
 
-def _reply_text(record: Mapping[str, JSON]) -> str:
+def course(ctx: Context, record: Mapping[str, JSON]) -> Course:
+    """The instants of a run's natural course under the configured timing."""
+    return course_of(RunClock(**record["clock"]), ctx.timing)
+
+
+def reply_message(ctx: Context, record: Mapping[str, JSON], current: Phase) -> Body:
+    """The assistant message a finished run leaves on its thread (``current``: its ending).
+
+    Its id was fixed when the run was created (records from before that get a fresh one),
+    so a stream can name the message while the run is still writing it.
+    """
+    run = record["run"]
+    replying = course(ctx, record).replying_at
+    finished = current.finished_at
+    status = "incomplete" if current.status == "incomplete" else "completed"
+    return build_message(
+        record.get("reply_id") or ctx.new_id("msg_"), run["thread_id"],
+        {"role": "assistant", "content": reply_text(record)},
+        replying if replying is not None else (finished or 0.0),
+        assistant_id=run["assistant_id"], run_id=run["id"], status=status,
+        incomplete_reason="max_tokens" if status == "incomplete" else None,
+        finished=finished,
+    )
+
+
+def reply_text(record: Mapping[str, JSON]) -> str:
+    """What a finished run answers: its id and what its function calls returned."""
     run = record["run"]
     text = f"Run {run['id']} finished on the reconciler emulator."
     outputs = record["outputs"] or {}
@@ -134,14 +169,7 @@ def _reply_text(record: Mapping[str, JSON]) -> str:
 # ---------------------------------------------------------------------------------- creation
 
 
-def refuse_stream(body: Mapping[str, JSON]) -> None:
-    if body.get("stream"):
-        raise bad_request("Streaming is not supported by the reconciler emulator; "
-                          "send stream=false and poll the run.", param="stream")
-
-
 def _start_run(ctx: Context, thread_id: str, body: Mapping[str, JSON], now: float) -> JSON:
-    refuse_stream(body)
     assistant = assistant_or_404(ctx, body["assistant_id"])
     refuse_if_active(ctx, thread_id, now, "Thread {thread} already has an active run {run}.")
     for message in body.get("additional_messages") or []:
@@ -160,6 +188,7 @@ def _start_run(ctx: Context, thread_id: str, body: Mapping[str, JSON], now: floa
         "outputs": None,
         # step ids share the run's unique serial: no extra allocation per run
         "steps": [f"step_{run_id[4:-1]}T", f"step_{run_id[4:-1]}M"],
+        "reply_id": f"msg_{run_id[4:-1]}R",
         "reply_message_id": None,
         "final": None,
     }
@@ -256,7 +285,6 @@ def create_run(ctx: Context, *, thread_id: str, now: float, body: Body, **_: JSO
 
 
 def create_thread_and_run(ctx: Context, *, now: float, body: Body, **_: JSON) -> JSON:
-    refuse_stream(body)
     assistant_or_404(ctx, body["assistant_id"])
     thread_request = dict(body.get("thread") or {})
     if body.get("tool_resources") and not thread_request.get("tool_resources"):
@@ -300,7 +328,6 @@ def cancel_run(ctx: Context, *, thread_id: str, run_id: str, now: float, **_: JS
 
 def submit_tool_outputs(ctx: Context, *, thread_id: str, run_id: str, now: float, body: Body,
                         **_: JSON) -> JSON:
-    refuse_stream(body)
     record = run_record(ctx, thread_id, run_id, now)
     current = phase(ctx, record, now)
     if current.status != "requires_action":

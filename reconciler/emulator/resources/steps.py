@@ -19,15 +19,27 @@ from reconciler.emulator.resources.common import (
     page_in_memory,
     seconds,
 )
-from reconciler.emulator.resources.runs import phase, run_record, usage
+from reconciler.emulator.resources.runs import course, phase, run_record, usage
 
 _TOOL_STEP_USAGE = {"prompt_tokens": 40, "completion_tokens": 12, "total_tokens": 52}
 
 
-def run_steps(record: Mapping[str, JSON], current: Phase) -> list[Body]:
+def run_steps(ctx: Context, record: Mapping[str, JSON], current: Phase) -> list[Body]:
     """A run's steps in phase ``current``: its tool calls, then its reply message."""
+    steps: list[Body] = []
+    if record["calls"] and current.requires_action_at is not None:
+        steps.append(tool_calls_step(record, current))
+    if record["reply_message_id"] is not None:
+        replying = course(ctx, record).replying_at
+        steps.append(message_step(record, record["reply_message_id"],
+                                  replying if replying is not None else 0.0,
+                                  finished=current.finished_at))
+    return steps
+
+
+def _base(record: Mapping[str, JSON]) -> Body:
     run = record["run"]
-    base = {
+    return {
         "object": "thread.run.step",
         "assistant_id": run["assistant_id"],
         "thread_id": run["thread_id"],
@@ -40,32 +52,33 @@ def run_steps(record: Mapping[str, JSON], current: Phase) -> list[Body]:
         "metadata": {},
         "usage": None,
     }
-    steps: list[Body] = []
-    if record["calls"] and current.requires_action_at is not None:
-        steps.append(_tool_calls_step(record, current, base))
-    if record["reply_message_id"] is not None:
-        finished = seconds(current.finished_at)
-        steps.append({
-            **base,
-            "id": record["steps"][1],
-            "created_at": finished,
+
+
+def message_step(record: Mapping[str, JSON], message_id: str, created: float, *,
+                 finished: float | None) -> Body:
+    """The step that writes a run's reply: in progress until ``finished`` is known."""
+    step: Body = {
+        **_base(record),
+        "id": record["steps"][1],
+        "created_at": seconds(created),
+        "type": "message_creation",
+        "status": "in_progress",
+        "step_details": {
             "type": "message_creation",
-            "status": "completed",
-            "completed_at": finished,
-            "usage": usage(record),
-            "step_details": {
-                "type": "message_creation",
-                "message_creation": {"message_id": record["reply_message_id"]},
-            },
-        })
-    return steps
+            "message_creation": {"message_id": message_id},
+        },
+    }
+    if finished is not None:
+        step.update(status="completed", completed_at=seconds(finished), usage=usage(record))
+    return step
 
 
-def _tool_calls_step(record: Mapping[str, JSON], current: Phase, base: Body) -> Body:
+def tool_calls_step(record: Mapping[str, JSON], current: Phase) -> Body:
+    """The step that called the run's functions, with the outputs once they are in."""
     outputs = record["outputs"] or {}
     submitted = record["clock"]["outputs_submitted"]
     step = {
-        **base,
+        **_base(record),
         "id": record["steps"][0],
         "created_at": seconds(current.requires_action_at),
         "type": "tool_calls",
@@ -90,13 +103,13 @@ def _tool_calls_step(record: Mapping[str, JSON], current: Phase, base: Body) -> 
 def list_run_steps(ctx: Context, *, thread_id: str, run_id: str, now: float,
                    query: Mapping[str, str], **_: JSON) -> JSON:
     record = run_record(ctx, thread_id, run_id, now)
-    return page_in_memory(run_steps(record, phase(ctx, record, now)), query)
+    return page_in_memory(run_steps(ctx, record, phase(ctx, record, now)), query)
 
 
 def get_run_step(ctx: Context, *, thread_id: str, run_id: str, step_id: str, now: float,
                  **_: JSON) -> JSON:
     record = run_record(ctx, thread_id, run_id, now)
-    for step in run_steps(record, phase(ctx, record, now)):
+    for step in run_steps(ctx, record, phase(ctx, record, now)):
         if step["id"] == step_id:
             return step
     raise not_found("step", step_id)

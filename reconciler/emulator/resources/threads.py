@@ -40,11 +40,31 @@ def insert_thread(ctx: Context, thread_id: str, body: Mapping[str, JSON], now: f
 
 
 def insert_message(
-    ctx: Context, thread_id: str, request: Mapping[str, JSON], now: float, *,
+    ctx: Context, thread_id: str, request: Mapping[str, JSON], now: float,
+) -> Body:
+    """Append a message (a create-message request, or a run's additional message)."""
+    message = build_message(ctx.new_id("msg_"), thread_id, request, now)
+    store_message(ctx, message)
+    return message
+
+
+def store_message(ctx: Context, message: Body) -> None:
+    """Append a built message to its thread (tagged with its run, for ``run_id`` filters)."""
+    ctx.store.insert("messages", message["id"], message, parent=message["thread_id"],
+                     tag=message["run_id"])
+
+
+def build_message(
+    message_id: str, thread_id: str, request: Mapping[str, JSON], now: float, *,
     assistant_id: str | None = None, run_id: str | None = None,
     status: str = "completed", incomplete_reason: str | None = None,
+    finished: float | None = None,
 ) -> Body:
-    """Append a message (a create-message request, or a run's reply) to a thread."""
+    """A message as the API shows it, from a create-message request or a run's reply.
+
+    ``finished`` is when a reply was completed (or cut short); a request's message is
+    complete the moment it is created.
+    """
     content = request["content"]
     if isinstance(content, str):
         parts = [{"type": "text", "text": {"value": content, "annotations": []}}]
@@ -54,18 +74,18 @@ def insert_message(
             if part.get("type") == "text" else part
             for part in content
         ]
-    created = math.floor(now)
-    message = {
-        "id": ctx.new_id("msg_"),
+    done = math.floor(now if finished is None else finished)
+    return {
+        "id": message_id,
         "object": "thread.message",
-        "created_at": created,
+        "created_at": math.floor(now),
         "thread_id": thread_id,
         "status": status,
         "incomplete_details": (
             {"reason": incomplete_reason} if incomplete_reason is not None else None
         ),
-        "completed_at": created if status == "completed" else None,
-        "incomplete_at": created if status == "incomplete" else None,
+        "completed_at": done if status == "completed" else None,
+        "incomplete_at": done if status == "incomplete" else None,
         "role": request["role"],
         "content": parts,
         "assistant_id": assistant_id,
@@ -73,8 +93,6 @@ def insert_message(
         "attachments": request.get("attachments") or [],
         "metadata": request.get("metadata") or {},
     }
-    ctx.store.insert("messages", message["id"], message, parent=thread_id, tag=run_id)
-    return message
 
 
 def create_thread(ctx: Context, *, now: float, body: Body, **_: JSON) -> JSON:
