@@ -1,14 +1,16 @@
-"""The imperative shell of ``query``: one client call per statement, then pure row work."""
+"""The imperative shell of ``query``: the API calls of a statement, then the SQL engine."""
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from reconciler import identity
 from reconciler.client import AssistantsClient, JSONObject
-from reconciler.query.catalog import FIELD_NAMES, FIELDS, METHODS
+from reconciler.query import engine
+from reconciler.query.catalog import FIELD_NAMES, FIELDS, METHODS, RESOURCES
 from reconciler.query.result import QueryResult
-from reconciler.query.rows import cell, select_rows
 from reconciler.query.statements import (
     CancelRun,
     Describe,
@@ -16,23 +18,27 @@ from reconciler.query.statements import (
     QueryError,
     Select,
     ShowMethods,
+    ShowResources,
     Statement,
     SubmitToolOutputs,
     Update,
 )
 
 
+async def fetch(client: AssistantsClient, select: Select) -> list[JSONObject]:
+    """The runs a SELECT reads: get_run per run id, or list_runs of every thread at once."""
+    if select.run_ids is not None:
+        (thread,) = select.thread_ids
+        calls = [client.get_run(thread, run_id) for run_id in select.run_ids]
+        return list(await asyncio.gather(*calls))
+    pages = await asyncio.gather(*(client.list_runs(t) for t in select.thread_ids))
+    return [run for page in pages for run in page]
+
+
 async def execute(client: AssistantsClient, statement: Statement) -> QueryResult:
-    """Run a parsed statement; API failures surface as the client's typed errors."""
+    """Run a compiled statement; API failures surface as the client's typed errors."""
     if isinstance(statement, Select):
-        if statement.run_id is not None:
-            runs = [await client.get_run(statement.thread_id, statement.run_id)]
-        else:
-            runs = await client.list_runs(statement.thread_id)
-        rows = select_rows(runs, statement.where, statement.order_by, statement.limit,
-                           statement.columns)
-        labels = tuple(c.label for c in statement.columns)
-        return QueryResult(labels, rows)
+        return engine.run_select(statement, await fetch(client, statement))
     if isinstance(statement, Insert):
         body = statement.body_dict()
         reserved = sorted(_reserved(body.get("metadata")))
@@ -99,18 +105,32 @@ def _reserved(metadata: object) -> set[str]:
 
 
 def catalog_result(statement: Statement) -> QueryResult | None:
-    """DESCRIBE and SHOW METHODS answer from the catalog alone: no API call, no key needed."""
+    """DESCRIBE and SHOW answer from the catalog alone: no API call, no key needed."""
     if isinstance(statement, Describe):
         if statement.extended:
             return QueryResult(("name", "type", "description"),
                                tuple((f.name, f.type, f.description) for f in FIELDS))
         return QueryResult(("name", "type"), tuple((f.name, f.type) for f in FIELDS))
     if isinstance(statement, ShowMethods):
-        return QueryResult(("MethodName", "RequiredParams", "SQLVerb"),
-                           tuple((m.name, m.required_params, m.sql_verb) for m in METHODS))
+        columns = ("MethodName", "RequiredParams", "SQLVerb")
+        methods = [(m.name, m.required_params, m.sql_verb, m.description) for m in METHODS]
+        return _listing(columns, methods, statement.extended, statement.like)
+    if isinstance(statement, ShowResources):
+        resources = [(r.name, r.id, r.description) for r in RESOURCES]
+        return _listing(("name", "id"), resources, statement.extended, statement.like)
     return None
 
 
+def _listing(columns: tuple[str, ...], rows: Sequence[tuple[str, ...]], extended: bool,
+             like: str | None) -> QueryResult:
+    """A SHOW result: the description column only when EXTENDED, rows whose name is LIKE."""
+    if like is not None:
+        rows = [row for row, kept in zip(rows, engine.like(like, [r[0] for r in rows]),
+                                         strict=True) if kept]
+    width = len(columns) + extended
+    return QueryResult((*columns, "description")[:width], tuple(r[:width] for r in rows))
+
+
 def _one_run(run: JSONObject, message: str) -> QueryResult:
-    row: tuple[Any, ...] = tuple(cell(run.get(name)) for name in FIELD_NAMES)
+    row: tuple[Any, ...] = tuple(engine.cell(run.get(name)) for name in FIELD_NAMES)
     return QueryResult(FIELD_NAMES, (row,), message)

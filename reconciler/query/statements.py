@@ -1,8 +1,11 @@
-"""The parsed form of a query: plain frozen values, built by the parser, read by the executor."""
+"""What a statement compiles to: plain frozen values, made by the compiler, run by the executor.
+
+A SELECT keeps the user's query as SQLite text over a temporary table of runs, plus the API
+calls that fill the table; the writes keep exactly the request they make.
+"""
 
 from __future__ import annotations
 
-import enum
 from dataclasses import dataclass
 from typing import Any, TypeAlias
 
@@ -24,73 +27,23 @@ class QueryError(ReconcilerError):
 
 
 @dataclass(frozen=True)
-class Position:
-    """Where a token starts in the SQL text (1-based), for error messages."""
-
-    line: int
-    column: int
-
-    def error(self, message: str) -> QueryError:
-        return QueryError(message, line=self.line, column=self.column)
-
-
-class Op(enum.Enum):
-    """Client-side comparison operators of a WHERE condition."""
-
-    EQ = "="
-    NE = "!="
-    LT = "<"
-    GT = ">"
-    LE = "<="
-    GE = ">="
-    LIKE = "LIKE"
-    NOT_LIKE = "NOT LIKE"
-    IN = "IN"
-    NOT_IN = "NOT IN"
-    IS_NULL = "IS NULL"
-    IS_NOT_NULL = "IS NOT NULL"
-
-
-@dataclass(frozen=True)
-class Condition:
-    """``column op value``; ``values`` holds the IN list, ``value`` everything else."""
-
-    column: str
-    op: Op
-    value: Scalar = None
-    values: tuple[Scalar, ...] = ()
-
-
-@dataclass(frozen=True)
-class Column:
-    """A select-list item: a field, or ``json_extract(field, path)``, shown as ``label``."""
-
-    field: str
-    label: str
-    json_path: tuple[str | int, ...] | None = None
-
-
-@dataclass(frozen=True)
-class OrderBy:
-    column: str
-    descending: bool = False
-
-
-@dataclass(frozen=True)
 class Statement:
-    """Base of every parsed statement (the executor dispatches on the subclass)."""
+    """Base of every compiled statement (the executor dispatches on the subclass)."""
 
 
 @dataclass(frozen=True)
 class Select(Statement):
-    """SELECT: get_run when ``run_id`` is given, else list_runs; the rest filters locally."""
+    """Fetch runs (get_run for ``run_ids`` on one thread, else list_runs of each thread, at
+    once), load ``fields`` of them into the table ``runs``, run ``sql`` on it in SQLite.
 
-    columns: tuple[Column, ...]
-    thread_id: str
-    run_id: str | None = None
-    where: tuple[Condition, ...] = ()
-    order_by: OrderBy | None = None
-    limit: int | None = None
+    ``booleans`` says, per result column, whether it is a boolean field (SQLite keeps 0/1).
+    """
+
+    sql: str
+    thread_ids: tuple[str, ...]
+    fields: tuple[str, ...]
+    run_ids: tuple[str, ...] | None = None
+    booleans: tuple[bool, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -136,7 +89,14 @@ class Describe(Statement):
 
 @dataclass(frozen=True)
 class ShowMethods(Statement):
-    pass
+    extended: bool = False
+    like: str | None = None
+
+
+@dataclass(frozen=True)
+class ShowResources(Statement):
+    extended: bool = False
+    like: str | None = None
 
 
 def is_write(statement: Statement) -> bool:
