@@ -24,7 +24,7 @@ from reconciler.client import (
     insecure_warning,
     validate_base_url,
 )
-from reconciler.config import ProjectConfig, project_name_problem
+from reconciler.config import CONFIG_FILE, AuthMode, ProjectConfig, project_name_problem
 from reconciler.errors import ConfigError
 from reconciler.plan import Binding, Plan
 
@@ -32,6 +32,10 @@ DEFAULT_EMULATOR_STATE = ".reconciler/emulator.sqlite"
 EMULATOR_SCHEME = "emulator:"
 DEFAULT_CONCURRENCY = 16
 DEFAULT_REQUEST_TIMEOUT = 60.0
+#: The Azure SDK's variables (``openai.AzureOpenAI``): either one says the host is Azure's.
+AZURE_KEY_VARIABLE = "AZURE_OPENAI_API_KEY"
+AZURE_ENDPOINT_VARIABLE = "AZURE_OPENAI_ENDPOINT"
+API_VERSION_VARIABLE = "OPENAI_API_VERSION"
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,8 @@ class BackendFlags:
     project: str | None = None
     ca_bundle: str | None = None
     allow_insecure_http: bool = False
+    auth: AuthMode | None = None
+    api_version: str | None = None
 
 
 @dataclass(frozen=True)
@@ -67,16 +73,108 @@ class Backend:
 def resolve_backend(
     flags: BackendFlags, config: ProjectConfig, env: Mapping[str, str] | None = None
 ) -> Backend:
-    """The backend flags, environment and config select (flags win, then environment)."""
+    """The backend flags, environment and config select: flags win, then the environment,
+    then ``reconciler.toml``, each setting on its own (the README's configuration table)."""
     env = os.environ if env is None else env
     concurrency = flags.concurrency or config.concurrency or DEFAULT_CONCURRENCY
     transport = _transport(flags, config)
     if flags.emulator:
         state = os.path.abspath(flags.emulator_state)
         return Backend(Binding(EMULATOR_SCHEME + state), concurrency, state, **transport)
-    base_url = flags.base_url or env.get("OPENAI_BASE_URL") or config.base_url or DEFAULT_BASE_URL
-    return Backend(Binding(base_url, config.auth, config.api_version), concurrency, None,
-                   **transport)
+    auth, because = _auth(flags, config, env)
+    says = [say for say in (_flags_say(flags), _env_say(env, auth), _config_say(config))
+            if say is not None]
+    base_url = next((say.base_url for say in says if say.base_url), None)
+    if auth == "bearer":
+        if flags.api_version:
+            raise ConfigError("--api-version applies only with azure auth (--auth azure)")
+        return Backend(Binding(base_url or DEFAULT_BASE_URL), concurrency, None, **transport)
+    version = next((say.api_version for say in says if say.api_version), None)
+    if base_url is None:
+        raise ConfigError(
+            f"azure auth ({because}) needs the resource's endpoint: pass --base-url, set "
+            f"{AZURE_ENDPOINT_VARIABLE}, or base_url in reconciler.toml"
+        )
+    if version is None:
+        raise ConfigError(
+            f"azure auth ({because}) needs an api-version: pass --api-version, set "
+            f"{API_VERSION_VARIABLE}, or api_version in reconciler.toml"
+        )
+    return Backend(Binding(base_url, "azure", version), concurrency, None, **transport)
+
+
+@dataclass(frozen=True)
+class _Say:
+    """What one source (the flags, the environment, reconciler.toml) says about the host;
+    None where it says nothing."""
+
+    source: str
+    base_url: str | None = None
+    auth: AuthMode | None = None
+    api_version: str | None = None
+
+    def binding(self, bound: Binding, taken: set[str]) -> Binding:
+        """The backend this source points at, taking from ``bound`` what it does not say and
+        what a stronger source already said (the ``taken`` settings, which it adds its own to)."""
+        mine = {name: value for name, value in (("base_url", self.base_url), ("auth", self.auth),
+                                                ("api_version", self.api_version))
+                if value and name not in taken}
+        taken.update(mine)
+        auth = mine.get("auth") or bound.auth
+        version = (mine.get("api_version") or bound.api_version) if auth == "azure" else None
+        return Binding(mine.get("base_url") or bound.base_url, auth, version)
+
+
+def _azure_variable(env: Mapping[str, str]) -> str | None:
+    """The Azure SDK variable set in ``env`` that says the host is Azure's, if any."""
+    return next((name for name in (AZURE_ENDPOINT_VARIABLE, AZURE_KEY_VARIABLE)
+                 if env.get(name)), None)
+
+
+def _auth(flags: BackendFlags, config: ProjectConfig,
+          env: Mapping[str, str]) -> tuple[AuthMode, str]:
+    """The auth style and what chose it: ``--auth``, the Azure SDK's variables, the file."""
+    if flags.auth:
+        return flags.auth, f"--auth {flags.auth}"
+    azure = _azure_variable(env)
+    if azure:
+        return "azure", f"{azure} is set"
+    if config.auth == "azure":
+        return "azure", f"auth in {config.path or CONFIG_FILE}"
+    return "bearer", "the default"
+
+
+def _flags_say(flags: BackendFlags) -> _Say | None:
+    named = [name for name, value in (("--base-url", flags.base_url), ("--auth", flags.auth),
+                                      ("--api-version", flags.api_version)) if value]
+    if not named:
+        return None
+    return _Say(" and ".join(named), flags.base_url, flags.auth, flags.api_version)
+
+
+def _env_say(env: Mapping[str, str], auth: AuthMode) -> _Say | None:
+    """The environment read for ``auth`` as the SDKs read it: for azure, ``openai.AzureOpenAI``'s
+    variables first (``AZURE_OPENAI_ENDPOINT`` + ``/openai``, ``OPENAI_API_VERSION``), then
+    ``OPENAI_BASE_URL``; for bearer, ``OPENAI_BASE_URL`` only."""
+    azure = _azure_variable(env) if auth == "azure" else None
+    endpoint = env.get(AZURE_ENDPOINT_VARIABLE) if azure else None
+    base_url = f"{endpoint.rstrip('/')}/openai" if endpoint else env.get("OPENAI_BASE_URL")
+    version = env.get(API_VERSION_VARIABLE) if auth == "azure" else None
+    named = [name for name, used in (
+        (AZURE_ENDPOINT_VARIABLE, endpoint), ("OPENAI_BASE_URL", base_url and not endpoint),
+        (AZURE_KEY_VARIABLE, azure and env.get(AZURE_KEY_VARIABLE)),
+        (API_VERSION_VARIABLE, version),
+    ) if used]
+    if not named:
+        return None
+    return _Say(" and ".join(named), base_url or None, "azure" if azure else None,
+                version or None)
+
+
+def _config_say(config: ProjectConfig) -> _Say | None:
+    if not config.path or not (config.base_url or config.auth != "bearer" or config.api_version):
+        return None
+    return _Say(config.path, config.base_url, config.auth, config.api_version)
 
 
 def _transport(flags: BackendFlags, config: ProjectConfig) -> dict[str, Any]:
@@ -95,7 +193,8 @@ def bound_backend(
     """The backend of a saved plan; refuses flags, environment or config that point elsewhere.
 
     A plan read from one host and applied to another would act on runs it never saw (and send
-    the key where the plan was never computed), so every explicit choice must agree with it.
+    the key where the plan was never computed), so every explicit choice (of base URL, auth
+    style or api-version) must agree with it.
     """
     env = os.environ if env is None else env
     bound = saved.backend
@@ -106,16 +205,14 @@ def bound_backend(
     if flags.emulator:
         state = os.path.abspath(flags.emulator_state)
         chosen.append(("--emulator", Binding(EMULATOR_SCHEME + state)))
-    if flags.base_url:
-        chosen.append(("--base-url", Binding(flags.base_url, bound.auth, bound.api_version)))
-    if env.get("OPENAI_BASE_URL"):
-        chosen.append(
-            ("OPENAI_BASE_URL", Binding(env["OPENAI_BASE_URL"], bound.auth, bound.api_version))
-        )
-    if config.path and (config.base_url or config.auth != "bearer" or config.api_version):
-        where = config.path
-        chosen.append((where, Binding(config.base_url or bound.base_url, config.auth,
-                                      config.api_version)))
+    # the environment is read as resolve_backend would read it: for --auth when given, for
+    # azure when an Azure SDK variable is set, else for the plan's own auth style
+    env_auth: AuthMode = flags.auth or (
+        "azure" if _azure_variable(env) or bound.auth == "azure" else "bearer")
+    taken: set[str] = set()
+    for say in (_flags_say(flags), _env_say(env, env_auth), _config_say(config)):
+        if say is not None:
+            chosen.append((say.source, say.binding(bound, taken)))
     for source, binding in chosen:
         if not same_backend(binding, bound):
             raise ConfigError(

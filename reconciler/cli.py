@@ -20,7 +20,7 @@ from reconciler import __version__, flags, terminal, workflow
 from reconciler.backend import BackendFlags
 from reconciler.errors import ManifestError, ReconcilerError
 from reconciler.flags import backend_options, lock_options
-from reconciler.project import load_desired, load_project_config
+from reconciler.outputs import VALIDATE_FORMATS, show_drift, show_plan, validate_manifests
 from reconciler.saved import read_plan_file
 from reconciler.terminal import FORMATS, Settings, render
 
@@ -48,45 +48,57 @@ def _flags(kwargs: dict[str, Any]) -> BackendFlags:
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="reconciler")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
-@click.option("--color/--no-color", default=None, help="Force colour on or off.")
+@click.option("--color/--no-color", default=None,
+              help="Force colour on (even into a pipe) or off; default: at a terminal, unless "
+                   "NO_COLOR is set.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Only the result, warnings and errors: no progress, no hints.")
+@click.option("--verbose", "-v", is_flag=True,
+              help="Every request's method, path, status and time on stderr.")
 @click.option("--emulator", is_flag=True, help="Use the embedded emulator (for every command).")
 @click.pass_context
-def cli(ctx: click.Context, debug: bool, color: bool | None, emulator: bool) -> None:
+def cli(ctx: click.Context, debug: bool, color: bool | None, quiet: bool, verbose: bool,
+        emulator: bool) -> None:
     """GitOps for OpenAI Assistants v2 runs: declare runs in YAML, plan, apply."""
+    if quiet and verbose:
+        raise click.UsageError("--quiet and --verbose contradict each other; pass one")
     argv = ctx.obj.argv if isinstance(ctx.obj, Settings) else None
-    ctx.obj = Settings(debug=debug, color=color, emulator=emulator, argv=argv)
+    ctx.obj = Settings(debug=debug, color=color, emulator=emulator, argv=argv, quiet=quiet,
+                       verbose=verbose)
+    ctx.color = color  # click strips ANSI codes into a pipe unless told (see use_color)
+    if verbose:
+        ctx.with_resource(terminal.requests_shown())
 
 
 @cli.command()
 @click.argument("paths", nargs=-1, required=True)
-def validate(paths: tuple[str, ...]) -> int:
+@click.option("--format", "fmt", type=click.Choice(VALIDATE_FORMATS), default="text",
+              show_default=True,
+              help="github: ::error annotations; json: the array of "
+                   "schemas/validate-result.schema.json.")
+def validate(paths: tuple[str, ...], fmt: str) -> int:
     """Check manifests against the schema and the API's limits; no API calls."""
-    load_project_config(paths)  # a broken reconciler.toml is a validation error too
-    desired = load_desired(paths).runs
-    threads = len({r.thread_id for r in desired})
-    click.echo(
-        f"The manifests are valid: {len(desired)} run{'s' if len(desired) != 1 else ''} "
-        f"on {threads} thread{'s' if threads != 1 else ''}."
-    )
-    return EXIT_OK
+    valid = validate_manifests(paths, fmt, echo=click.echo, warn=_err,
+                               problems=terminal.render_problems)
+    return EXIT_OK if valid else EXIT_ERROR
 
 
 @cli.command("plan")
 @click.argument("paths", nargs=-1, required=True)
-@click.option("--out", metavar="FILE", help="Save the plan (JSON) for `apply FILE`.")
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
-@click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes.")
+@flags.plan_output_options
 @flags.plan_options("Limit the plan to this run")
 @backend_options
-def plan_command(
-    paths: tuple[str, ...], out: str | None, fmt: str, detailed_exitcode: bool, **kwargs: Any
-) -> int:
+def plan_command(paths: tuple[str, ...], **kwargs: Any) -> int:
     """Show what apply would change to make the live runs match the manifests."""
-    result = workflow.make_plan(paths, _flags(kwargs), flags.plan_flags(kwargs), out, _err)
-    click.echo(render(result, fmt))
-    if out:
-        _err(f"Saved the plan to {out}: apply it with `reconciler apply {out}`.")
-    if detailed_exitcode and result.has_changes:
+    output = flags.plan_output(kwargs)
+    result = workflow.make_plan(paths, _flags(kwargs), flags.plan_flags(kwargs), output.out,
+                                _err, reading=terminal.reading)
+    if output.drift_only:
+        show_drift(result, output.fmt, color=terminal.use_color(), echo=click.echo)
+    else:
+        show_plan(result, output, render, echo=click.echo, warn=_err, note=terminal.note)
+    found = result.drifted if output.drift_only else result.has_changes
+    if output.detailed_exitcode and found:
         raise ChangesPresent()
     return EXIT_OK
 
@@ -119,6 +131,50 @@ def show(planfile: str, fmt: str) -> int:
     return EXIT_OK
 
 
+@cli.command("schema")
+@click.argument("name", required=False)
+@click.option("--list", "list_all", is_flag=True, help="List the schemas: name, $id, title.")
+def schema_command(name: str | None, list_all: bool) -> int:
+    """Print a JSON Schema the tool ships (manifest, plan, …), for editors and other tools.
+
+    \b
+    Example: point your editor at a copy of the manifest schema
+      mkdir -p .reconciler && reconciler schema manifest > .reconciler/manifest.schema.json
+    """
+    from reconciler.schemas import describe_schemas, schema_names, schema_text
+
+    if list_all == (name is not None):
+        raise click.UsageError("give one schema name (see `reconciler schema --list`) or --list")
+    if name is not None and name not in schema_names():
+        raise click.UsageError(
+            f"no schema named {name!r}: the tool ships {', '.join(schema_names())}"
+        )
+    click.echo(describe_schemas() if name is None else schema_text(name), nl=False)
+    return EXIT_OK
+
+
+@cli.command("status")
+@click.argument("paths", nargs=-1)
+@click.option("--thread", "threads", multiple=True, metavar="ID",
+              help="A thread to read as well as the manifests' (or instead of them); repeatable.")
+@click.option("--format", "fmt", type=click.Choice(("text", "json")), default="text",
+              show_default=True)
+@backend_options
+def status_command(
+    paths: tuple[str, ...], threads: tuple[str, ...], fmt: str, **kwargs: Any
+) -> int:
+    """List the project's managed runs per thread: status, generation, current or not, declared.
+
+    Like `terraform state list`: from the manifests at PATHS (their threads, and whether they
+    still declare each run), or from the threads given with --thread.
+    """
+    from reconciler.render.status import render_status
+
+    status = workflow.project_status(paths, threads, _flags(kwargs), _err)
+    click.echo(render_status(status, fmt))
+    return EXIT_OK
+
+
 @cli.command("export")
 @click.option("--thread", "threads", multiple=True, required=True, metavar="ID",
               help="A thread whose runs to export; repeatable.")
@@ -145,31 +201,42 @@ def export_command(
 
 
 @cli.command()
-@click.argument("sql")
+@click.argument("sql", required=False)
+@click.option("--file", "file", type=click.Path(dir_okay=False), default=None,
+              help="Run the ;-separated statements of FILE, in order.")
 @click.option("--output", "fmt", type=click.Choice(("table", "json", "csv")), default="table",
               show_default=True, help="How to print the rows.")
 @lock_options
 @backend_options
-def query(sql: str, fmt: str, **kwargs: Any) -> int:
+def query(sql: str | None, file: str | None, fmt: str, **kwargs: Any) -> int:
     """StackQL SQL over openai.assistants.runs: SELECT, INSERT, UPDATE, EXEC, DESCRIBE, SHOW.
 
     \b
     Examples:
-      reconciler query "SELECT id, status FROM openai.assistants.runs
-                        WHERE thread_id = 'thread_abc' ORDER BY created_at DESC LIMIT 5"
+      reconciler query "SELECT status, COUNT(*) AS n FROM openai.assistants.runs
+                        WHERE thread_id IN ('thread_a', 'thread_b') GROUP BY status"
       reconciler query "EXEC openai.assistants.runs.cancel_run
                         @thread_id = 'thread_abc', @run_id = 'run_123'"
-      reconciler query "SHOW METHODS IN openai.assistants.runs"
+      reconciler query --file checks.sql --output json
 
     The whole grammar is in docs/query.md.
     """
-    from reconciler.query import render_result
+    from reconciler.query import QueryResult, render_result
 
-    result = workflow.run_query(sql, _flags(kwargs), lock=flags.lock_flags(kwargs),
-                                command=terminal.command_line(), warn=_err)
-    click.echo(render_result(result, fmt), nl=False)
-    if result.message:
-        _err(result.message)
+    if (sql is None) == (file is None):
+        raise click.UsageError("give the SQL as an argument or with --file FILE (one of them)")
+    shown: list[QueryResult] = []
+
+    def show(result: QueryResult) -> None:
+        if shown:
+            click.echo("")  # a blank line between the results of a script's statements
+        shown.append(result)
+        click.echo(render_result(result, fmt), nl=False)
+        if result.message:
+            _err(result.message)
+
+    workflow.run_query(sql, _flags(kwargs), file=file, lock=flags.lock_flags(kwargs),
+                       command=terminal.command_line(), warn=_err, show=show)
     return EXIT_OK
 
 

@@ -15,6 +15,7 @@ can share a thread without touching each other's runs) and, optionally, how to r
     request_timeout = 60                  # seconds before one request is given up
     ca_bundle = "certs/corp-ca.pem"       # CA file for a host with a private CA
     allow_insecure_http = false           # send the key over plain http to a remote host
+    max_creates = 20                      # apply refuses a plan that starts more runs
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
 ]
 
 CONFIG_FILE = "reconciler.toml"
+#: The most requests in flight at once, from ``--concurrency`` or the file alike.
 MAX_CONCURRENCY = 1024
 PROJECT_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 PROJECT_MAX_LENGTH = 64
@@ -52,7 +54,7 @@ AuthMode = Literal["bearer", "azure"]
 _AUTH_MODES: tuple[AuthMode, ...] = ("bearer", "azure")
 _KEYS = (
     "project", "base_url", "auth", "api_version", "concurrency", "lock", "lock_timeout",
-    "settle_window", "request_timeout", "ca_bundle", "allow_insecure_http",
+    "settle_window", "request_timeout", "ca_bundle", "allow_insecure_http", "max_creates",
 )
 _LOCK_SCHEMES = ("postgresql", "postgres")
 #: Longest wait accepted for the lock or the settle window: a day.
@@ -74,6 +76,7 @@ class ProjectConfig:
     request_timeout: float | None = None
     ca_bundle: str | None = None  # relative paths are relative to the config file
     allow_insecure_http: bool = False
+    max_creates: int | None = None  # apply refuses a plan creating more runs (None: no limit)
     path: str | None = None  # the file it was read from (its folder holds .reconciler/)
 
 
@@ -110,9 +113,10 @@ def parse_config(text: str, filename: str) -> tuple[ProjectConfig, list[Problem]
     request_timeout = _request_timeout(data, where, problems)
     ca_bundle = _ca_bundle(data, filename, where, problems)
     insecure = _allow_insecure_http(data, where, problems)
+    max_creates = _max_creates(data, where, problems)
     config = ProjectConfig(
         project, base_url, auth, api_version, concurrency, lock, lock_timeout, settle_window,
-        request_timeout, ca_bundle, insecure,
+        request_timeout, ca_bundle, insecure, max_creates=max_creates,
     )
     return config, sorted(problems, key=lambda p: p.sort_key)
 
@@ -157,7 +161,7 @@ def _base_url(data: Mapping[str, Any], where: _Locator, problems: list[Problem])
 def _auth(
     data: Mapping[str, Any], where: _Locator, problems: list[Problem]
 ) -> tuple[AuthMode, str | None]:
-    """``auth`` and ``api_version`` together: Azure needs an api-version, bearer takes none."""
+    """``auth`` and ``api_version`` together: bearer takes no api-version."""
     auth: AuthMode = "bearer"
     auth_text = _string(data, "auth", where, problems)
     if auth_text is not None:
@@ -172,11 +176,9 @@ def _auth(
                 )
             )
 
+    # With auth = "azure" an api-version may also come from --api-version or
+    # OPENAI_API_VERSION, so its absence is the backend's to report, not the file's.
     api_version = _string(data, "api_version", where, problems)
-    if auth == "azure" and api_version is None and "api_version" not in data:
-        problems.append(
-            Problem(where.value("auth"), "auth: 'azure' needs api_version (Azure's api-version)")
-        )
     if api_version is not None and auth_text in (None, "bearer"):
         problems.append(
             Problem(where.key("api_version"), "api_version: applies only with auth = 'azure'")
@@ -252,6 +254,22 @@ def _allow_insecure_http(
                                 f"{_toml(insecure)}"))
         return False
     return insecure
+
+
+def _max_creates(
+    data: Mapping[str, Any], where: _Locator, problems: list[Problem]
+) -> int | None:
+    """The spend guard's limit on runs one apply starts: a whole number, 0 allowing none."""
+    value = data.get("max_creates")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        problems.append(Problem(
+            where.value("max_creates"),
+            f"max_creates: expected a whole number from 0, got {_toml(value)}",
+        ))
+        return None
+    return value
 
 
 def _seconds(

@@ -16,12 +16,13 @@ class ConfigError(ReconcilerError):
 
 
 class ManifestError(ReconcilerError):
-    """The manifests have problems; ``problems`` holds each located line."""
+    """The manifests (or ``subject``: the config file) have problems; ``problems`` holds each
+    located line."""
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], *, subject: str = "the manifests") -> None:
         self.problems = problems
         count = len(problems)
-        super().__init__(f"{count} problem{'s' if count != 1 else ''} in the manifests")
+        super().__init__(f"{count} problem{'s' if count != 1 else ''} in {subject}")
 
 
 class PlanFileError(ReconcilerError, ValueError):
@@ -133,6 +134,10 @@ class UnknownOutcomeError(ReconcilerError):
 
 class ApplyError(ReconcilerError):
     """Apply finished with failed or not-attempted actions (the report says which)."""
+
+
+class LimitError(ReconcilerError):
+    """A plan goes beyond a limit the user set (``apply --max-creates``): refused unsent."""
 
 
 class WaitTimeoutError(ReconcilerError):

@@ -14,7 +14,8 @@ from typing import Any
 import click
 
 from reconciler.backend import DEFAULT_EMULATOR_STATE, BackendFlags
-from reconciler.config import MAX_WAIT_SECONDS
+from reconciler.config import MAX_CONCURRENCY, MAX_WAIT_SECONDS
+from reconciler.outputs import PLAN_FORMATS, PlanOutput
 from reconciler.project import ApplyFlags, PlanFlags
 from reconciler.session import LockFlags
 
@@ -37,9 +38,17 @@ backend_options = stack(
     click.option("--emulator-state", default=DEFAULT_EMULATOR_STATE, show_default=True,
                  metavar="FILE", help="SQLite file of the embedded emulator."),
     click.option("--base-url", metavar="URL",
-                 help="API base URL (default: OPENAI_BASE_URL, reconciler.toml, or OpenAI's)."),
-    click.option("--concurrency", type=click.IntRange(1, 256), metavar="N",
-                 help="Requests in flight at once (default 16)."),
+                 help="API base URL (default: OPENAI_BASE_URL, AZURE_OPENAI_ENDPOINT/openai, "
+                      "reconciler.toml, or OpenAI's)."),
+    click.option("--auth", type=click.Choice(("bearer", "azure")),
+                 help="Send the key as Authorization: Bearer, or as api-key with ?api-version= "
+                      "(default: azure when AZURE_OPENAI_ENDPOINT or AZURE_OPENAI_API_KEY is "
+                      "set, else auth in reconciler.toml, else bearer)."),
+    click.option("--api-version", metavar="VERSION",
+                 help="Azure's api-version (default: OPENAI_API_VERSION, or api_version in "
+                      "reconciler.toml)."),
+    click.option("--concurrency", type=click.IntRange(1, MAX_CONCURRENCY), metavar="N",
+                 help=f"Requests in flight at once, 1 to {MAX_CONCURRENCY} (default 16)."),
     click.option("--project", "project_flag", metavar="NAME",
                  help="Owning project name (default: `project` in reconciler.toml)."),
     click.option("--ca-bundle", metavar="FILE", type=click.Path(exists=True, dir_okay=False),
@@ -56,6 +65,49 @@ lock_options = stack(
     click.option("--lock-timeout", type=click.FloatRange(0, MAX_WAIT_SECONDS), metavar="SECONDS",
                  help="How long to wait for the project lock (default 0: fail at once)."),
 )
+
+
+#: How ``plan`` shows its result: the format, the saved plan, the Markdown comments, drift.
+plan_output_options = stack(
+    click.option("--out", metavar="FILE", help="Save the plan (JSON) for `apply FILE`."),
+    click.option("--format", "fmt", type=click.Choice(PLAN_FORMATS), default="text",
+                 show_default=True),
+    click.option("--detailed-exitcode", is_flag=True, help="Exit 2 when the plan has changes."),
+    click.option("--out-dir", metavar="DIR",
+                 help="With --format markdown: write comment-1.md, comment-2.md, … (each at "
+                      "most 65,536 characters) to DIR instead of printing."),
+    click.option("--max-comments", type=click.IntRange(min=1), metavar="N",
+                 help="With --out-dir: at most N comments; the last says what is not shown."),
+    click.option("--drift-only", is_flag=True,
+                 help="Show only what changed outside reconciler (with --detailed-exitcode: "
+                      "exit 2 when something did)."),
+)
+
+
+def plan_output(kwargs: dict[str, Any]) -> PlanOutput:
+    """Take :data:`plan_output_options`' values out of ``kwargs``; refuse what cannot go
+    together before anything is read."""
+    output = PlanOutput(
+        fmt=kwargs.pop("fmt"), out=kwargs.pop("out"), out_dir=kwargs.pop("out_dir"),
+        max_comments=kwargs.pop("max_comments"), drift_only=kwargs.pop("drift_only"),
+        detailed_exitcode=kwargs.pop("detailed_exitcode"),
+    )
+    if output.max_comments is not None and output.out_dir is None:
+        raise click.UsageError("--max-comments limits the comments --out-dir writes; "
+                               "give --out-dir DIR too")
+    if output.out_dir is not None and (output.fmt != "markdown" or output.drift_only):
+        raise click.UsageError("--out-dir writes the plan as Markdown comments: use it with "
+                               "--format markdown (and without --drift-only)")
+    if output.drift_only and output.out:
+        raise click.UsageError(
+            "--drift-only reports what changed outside reconciler, which is not a plan apply "
+            "can execute, so it cannot be saved with --out; drop one of them"
+        )
+    if output.drift_only and output.fmt not in ("text", "json", "markdown"):
+        raise click.UsageError(
+            f"--drift-only shows text, json or markdown, not --format {output.fmt}"
+        )
+    return output
 
 
 def plan_options(target_help: str) -> Decorator:
@@ -83,6 +135,9 @@ apply_options = stack(
                  metavar="SECONDS",
                  help="How long an ambiguous create may take to show up before it is sent "
                       "again (default 60, or settle_window in reconciler.toml)."),
+    click.option("--max-creates", type=click.IntRange(min=0), metavar="N",
+                 help="Refuse a plan that creates more than N runs (creates and replaces; "
+                      "default: max_creates in reconciler.toml, else no limit)."),
     click.option("--poll-interval", type=click.FloatRange(min=0.01), default=0.5, hidden=True),
     click.option("--settle-poll", type=click.FloatRange(min=0.01), default=1.0, hidden=True),
 )
@@ -105,6 +160,12 @@ serve_options = stack(
     click.option("--demo", is_flag=True, help="Load the demo fixtures that manifests/ uses."),
     click.option("--api-key-env", metavar="NAME",
                  help="Require the key held in this environment variable."),
+    click.option("--auth", type=click.Choice(("bearer", "azure")), default="bearer",
+                 show_default=True,
+                 help="How clients authenticate: OpenAI's bearer key, or Azure's api-key "
+                      "header with an api-version query parameter."),
+    click.option("--path-prefix", metavar="PATH",
+                 help="Serve the API under this path (default /v1), e.g. /openai."),
 )
 
 
@@ -115,6 +176,7 @@ def backend_flags(kwargs: dict[str, Any], emulator: bool = False) -> BackendFlag
         emulator_state=kwargs.pop("emulator_state"), base_url=kwargs.pop("base_url"),
         concurrency=kwargs.pop("concurrency"), project=kwargs.pop("project_flag"),
         ca_bundle=kwargs.pop("ca_bundle"), allow_insecure_http=kwargs.pop("allow_insecure_http"),
+        auth=kwargs.pop("auth"), api_version=kwargs.pop("api_version"),
     )
 
 
@@ -136,5 +198,5 @@ def apply_flags(kwargs: dict[str, Any]) -> ApplyFlags:
     return ApplyFlags(
         wait=kwargs.pop("wait"), timeout=kwargs.pop("timeout"),
         settle_window=kwargs.pop("settle_window"), poll_interval=kwargs.pop("poll_interval"),
-        settle_poll=kwargs.pop("settle_poll"),
+        settle_poll=kwargs.pop("settle_poll"), max_creates=kwargs.pop("max_creates"),
     )

@@ -1,14 +1,18 @@
-"""How apply's progress reaches a person: the views behind :class:`~reconciler.apply.ApplyHooks`.
+"""How progress reaches a person: the views behind :class:`~reconciler.apply.ApplyHooks`,
+and the counter of threads a plan has read.
 
-Two views of the same events: plain lines (CI logs, pipes: every event is one line that stays
-readable in a log) and, at a terminal, a live table with one row per address that rich
-redraws in place as runs move through their statuses.
+Three views of apply's events: plain lines (CI logs, pipes: every event is one line that
+stays readable in a log), at a terminal a live table with one row per address that rich
+redraws in place as runs move through their statuses, and with ``--quiet`` only what failed.
+:class:`ThreadCounter` redraws ``read 1,234 of 5,000 threads`` in place while a plan reads.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from types import TracebackType
+from typing import TextIO
 
 from rich.console import Console, RenderableType
 from rich.live import Live
@@ -70,6 +74,60 @@ class PlainProgress:
     def run_finished(self, result: WaitResult) -> None:
         code = "32" if result.succeeded else "31"
         self._echo(f"{result.address}: {self._paint(_run_end(result), code)}")
+
+
+class QuietProgress(PlainProgress):
+    """``--quiet``: only the errors, the actions that failed or whose outcome is unknown and the
+    followed runs that did not succeed; the report's last line says the rest."""
+
+    def action_started(self, change: Change) -> None:
+        return None
+
+    def action_finished(self, result: ActionResult) -> None:
+        if result.outcome in (Outcome.FAILED, Outcome.UNKNOWN):
+            super().action_finished(result)
+
+    def progress(self, address: str, message: str) -> None:
+        return None
+
+    def run_finished(self, result: WaitResult) -> None:
+        if not result.succeeded:
+            super().run_finished(result)
+
+
+class ThreadCounter:
+    """``read 1,234 of 5,000 threads``, redrawn in place on a terminal (at most every
+    ``interval`` seconds, and at the last thread), then wiped so what follows starts clean.
+
+    Call it with ``(read, total)``; it is a context manager so the line is wiped however the
+    reading ends. Only for a stream that is a terminal: the caller decides (a log must not
+    fill with carriage returns).
+    """
+
+    def __init__(self, stream: TextIO, *, interval: float = 0.1,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._stream = stream
+        self._interval = interval
+        self._clock = clock
+        self._drawn_at: float | None = None
+
+    def __enter__(self) -> ThreadCounter:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        if self._drawn_at is not None:
+            self._stream.write("\r\x1b[2K")
+            self._stream.flush()
+
+    def __call__(self, read: int, total: int) -> None:
+        now = self._clock()
+        recent = self._drawn_at is not None and now - self._drawn_at < self._interval
+        if total == 0 or (recent and read < total):
+            return
+        self._drawn_at = now
+        noun = "thread" if total == 1 else "threads"
+        self._stream.write(f"\r\x1b[2Kread {read:,} of {total:,} {noun}")
+        self._stream.flush()
 
 
 class LiveProgress:

@@ -17,8 +17,8 @@ from reconciler.backend import Backend
 from reconciler.client import AssistantsClient
 from reconciler.config import ProjectConfig, find_config, read_config
 from reconciler.errors import ConfigError, ManifestError
-from reconciler.live import plan_from_api
-from reconciler.manifest import ManifestSet, load_manifests, read_sources
+from reconciler.live import ThreadsRead, plan_from_api
+from reconciler.manifest import ManifestSet, Problem, load_manifests, read_sources
 from reconciler.model import DesiredRun
 from reconciler.plan import Plan, PlanOptions
 
@@ -53,6 +53,7 @@ class ApplyFlags:
     settle_window: float | None = None  # None: ``settle_window`` in reconciler.toml, else 60
     poll_interval: float = ApplyOptions.poll_interval
     settle_poll: float = ApplyOptions.settle_poll
+    max_creates: int | None = None  # None: ``max_creates`` in reconciler.toml, else no limit
 
 
 def load_project_config(paths: Sequence[str]) -> ProjectConfig:
@@ -62,7 +63,7 @@ def load_project_config(paths: Sequence[str]) -> ProjectConfig:
         return ProjectConfig()
     config, problems = read_config(found)
     if problems:
-        raise ManifestError([str(p) for p in problems])
+        raise ManifestError([str(p) for p in problems], subject=found)
     return config
 
 
@@ -76,6 +77,35 @@ def load_desired(paths: Sequence[str]) -> ManifestSet:
     return loaded
 
 
+@dataclass(frozen=True)
+class Checked:
+    """``validate`` for machines: every located problem of the config and the manifests."""
+
+    problems: tuple[Problem, ...]
+    runs: int
+    threads: int
+
+    def summary(self) -> str:
+        return (
+            f"The manifests are valid: {self.runs} run{'s' if self.runs != 1 else ''} "
+            f"on {self.threads} thread{'s' if self.threads != 1 else ''}."
+        )
+
+
+def check_manifests(paths: Sequence[str]) -> Checked:
+    """Every problem at once, ``reconciler.toml``'s and the manifests', as located values
+    (``validate --format github|json``); raises nothing, so a CI sees them all."""
+    problems: list[Problem] = []
+    found = find_config(paths)
+    if found is not None:
+        problems.extend(read_config(found)[1])
+    sources, read_problems = read_sources(paths)
+    loaded = load_manifests(sources)
+    problems.extend((*read_problems, *loaded.problems))
+    threads = len({r.thread_id for r in loaded.runs})
+    return Checked(tuple(problems), len(loaded.runs), threads)
+
+
 def check_empty(manifests: ManifestSet, flags: PlanFlags) -> None:
     """kubectl's "no objects passed to apply": pruning with nothing declared cancels all."""
     if flags.prune and not manifests.runs and not flags.allow_empty:
@@ -86,11 +116,14 @@ def check_empty(manifests: ManifestSet, flags: PlanFlags) -> None:
 
 
 async def compute_plan(
-    client: AssistantsClient, manifests: ManifestSet, options: PlanOptions, backend: Backend
+    client: AssistantsClient, manifests: ManifestSet, options: PlanOptions, backend: Backend,
+    *, on_read: ThreadsRead | None = None,
 ) -> Plan:
-    """The plan of ``manifests`` against the live runs, bound to the backend it was read from."""
+    """The plan of ``manifests`` against the live runs, bound to the backend it was read from
+    (``on_read`` is told how many threads have been read)."""
     desired = manifests.runs
-    result = await plan_from_api(client, desired, options, threads=manifests.threads)
+    result = await plan_from_api(client, desired, options, threads=manifests.threads,
+                                 on_read=on_read)
     check_targets(options, desired, result)
     return dataclasses.replace(result, backend=backend.binding)
 

@@ -8,6 +8,7 @@ allocates little: one header over shared payloads and reason tuples.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable, Mapping
 
 from reconciler import identity
@@ -147,7 +148,7 @@ class Planner:
             metadata_differs = recorded_meta != wanted_hash or live_user != run.metadata
         drift: list[Drift] = []
         if metadata_differs:  # otherwise the live metadata hashes to the recorded hash
-            drift.extend(self.metadata_drift(live_run, live_user))
+            drift.extend(self.metadata_drift(run, live_run, live_user))
 
         changes: list[Change] = []
         if run.state is DesiredState.CANCELLED:
@@ -171,15 +172,27 @@ class Planner:
             changes[0] = _with_drift(changes[0], tuple(drift))
         return changes
 
-    def metadata_drift(self, live_run: LiveRun, live_user: Mapping[str, str]) -> list[Drift]:
-        """Drift when the live user metadata no longer hashes to what the last apply recorded."""
+    def metadata_drift(
+        self, run: DesiredRun, live_run: LiveRun, live_user: Mapping[str, str]
+    ) -> list[Drift]:
+        """Drift when the live user metadata no longer hashes to what the last apply recorded.
+
+        The run keeps only a hash of that metadata, so what it was is found by hashing the
+        likely candidates (:func:`_recorded_user`): then only the keys changed outside are
+        listed, before and after. When no candidate matches, nothing can be said of the old
+        values, and every live key is listed with its value "not recorded".
+        """
         recorded = live_run.metadata.get(identity.KEY_META)
         if recorded is None or self.metadata_hash(live_user) == recorded:
             return []
+        message = f"the metadata of run {live_run.id} was changed outside reconciler"
+        before = _recorded_user(recorded, live_user, run.metadata, self.metadata_hash)
+        if before is not None:
+            return [Drift("metadata", message, _metadata_changes(before, live_user))]
         now = "its keys are now:" if live_user else "it is now empty"
         return [Drift(
             kind="metadata",
-            message=f"the metadata of run {live_run.id} was changed outside reconciler; {now}",
+            message=f"{message}; {now}",
             fields=tuple(
                 FieldChange(f"metadata.{key}", None, value, known_before=False)
                 for key, value in sorted(live_user.items())
@@ -223,6 +236,36 @@ _REASON_TUPLES = {reason: (reason,) for reason in Reason}
 _RESERVED_KEY_SET = frozenset(identity.RESERVED_KEYS)
 
 OnRun = Callable[[Payload, Reason], Change]
+
+
+#: Keys on which the live and declared metadata may differ for :func:`_recorded_user` to try
+#: every mix of the two (2**8 hashes at most, and only for a run whose metadata drifted).
+_MAX_GUESSED_KEYS = 8
+
+
+def _recorded_user(
+    recorded: str, live: Mapping[str, str], declared: Mapping[str, str],
+    hash_of: Callable[[Mapping[str, str]], str],
+) -> dict[str, str] | None:
+    """The user metadata the last apply recorded, when its hash ``recorded`` tells: the
+    manifest's own (unchanged since the apply), or else, key by key where the live and the
+    declared metadata differ, one or the other (both edited since). None when no candidate
+    hashes to it."""
+    if hash_of(declared) == recorded:
+        return dict(declared)
+    differing = sorted(key for key in live.keys() | declared.keys()
+                       if live.get(key) != declared.get(key))
+    if len(differing) > _MAX_GUESSED_KEYS:
+        return None
+    same = {key: value for key, value in live.items() if key not in differing}
+    for sources in itertools.product((live, declared), repeat=len(differing)):
+        candidate = dict(same)
+        for key, source in zip(differing, sources, strict=True):
+            if key in source:
+                candidate[key] = source[key]
+        if identity.metadata_hash(candidate) == recorded:
+            return candidate
+    return None
 
 
 def _source(run: DesiredRun) -> str | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 from reconciler.client import AssistantsClient
 from reconciler.errors import PlanFileError, StalePlanError
 from reconciler.files import write_text_file
-from reconciler.live import read_live_state
+from reconciler.live import ThreadsRead, read_live_state
 from reconciler.plan import Plan, fingerprint
 from reconciler.planfile import plan_from_dict
 from reconciler.render import render_json
@@ -71,9 +71,10 @@ def _plan(path: str, data: object) -> Plan:
         raise PlanFileError(f"{path}: {exc}") from exc
 
 
-async def check_not_stale(client: AssistantsClient, saved: Plan) -> None:
+async def check_not_stale(client: AssistantsClient, saved: Plan, *,
+                          on_read: ThreadsRead | None = None) -> None:
     """Terraform's "Saved plan is stale": re-read every thread the plan was computed from."""
-    live = await read_live_state(client, list(saved.fingerprints))
+    live = await read_live_state(client, list(saved.fingerprints), on_read=on_read)
     changed = [
         thread_id
         for thread_id, digest in saved.fingerprints.items()

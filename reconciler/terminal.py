@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,17 +23,21 @@ import click
 from rich.console import Console
 
 from reconciler import session
+from reconciler.client import REQUEST_LOG
 from reconciler.errors import ConfigError
+from reconciler.live import ThreadsRead
+from reconciler.outputs import PLAN_FORMATS
 from reconciler.plan import Plan
-from reconciler.progress import LiveProgress, PlainProgress
+from reconciler.progress import LiveProgress, PlainProgress, QuietProgress, ThreadCounter
 from reconciler.redact import RedactingStream, Redactor
 from reconciler.render import render_json, render_markdown, render_text
-from reconciler.workflow import Terminal
+from reconciler.workflow import Terminal, not_counting
 
 if TYPE_CHECKING:
     from reconciler.lock import LockStatus
+    from reconciler.manifest import Problem
 
-FORMATS = ("text", "json", "markdown")
+FORMATS = PLAN_FORMATS
 
 
 @dataclass
@@ -43,6 +48,8 @@ class Settings:
     color: bool | None = None  # None: colour when stdout is a terminal
     emulator: bool = False  # `reconciler --emulator plan …` as well as `plan … --emulator`
     argv: list[str] | None = None  # the command line, for the lock's holder record
+    quiet: bool = False  # --quiet: only the result, warnings and errors
+    verbose: bool = False  # --verbose: every request on stderr
 
 
 def settings() -> Settings:
@@ -56,14 +63,65 @@ def command_line() -> str:
 
 
 def use_color() -> bool:
+    """``--color``/``--no-color`` when given (no-color.org: a flag beats ``NO_COLOR``), else
+    colour at a terminal unless ``NO_COLOR`` is set to anything but the empty string.
+
+    The group sets click's ``ctx.color`` to the flag too: click strips ANSI codes from
+    whatever it echoes into a pipe unless told otherwise, which is why ``--color`` used to
+    have no effect there.
+    """
     wanted = settings().color
     if wanted is not None:
         return wanted
-    return sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    return sys.stdout.isatty() and not os.environ.get("NO_COLOR")
 
 
 def err(message: str) -> None:
     click.echo(message, err=True)
+
+
+def note(message: str) -> None:
+    """A hint on stderr (where a plan was saved, what to run next); not under ``--quiet``."""
+    if not settings().quiet:
+        err(message)
+
+
+def _at_terminal() -> bool:
+    """Both output streams are a terminal that can redraw a line in place."""
+    return sys.stdout.isatty() and sys.stderr.isatty() and os.environ.get("TERM") != "dumb"
+
+
+def reading() -> contextlib.AbstractContextManager[ThreadsRead]:
+    """The live ``read N of M threads`` counter on stderr while a plan reads the live runs:
+    only at a terminal (standard output and standard error both), never with ``--quiet`` or
+    ``--verbose`` (whose request lines it would garble), never in a log or a pipe."""
+    shown = settings()
+    if shown.quiet or shown.verbose or not _at_terminal():
+        return not_counting()
+    return ThreadCounter(sys.stderr)
+
+
+class _EchoHandler(logging.Handler):
+    """``--verbose``: each request record as one line on stderr (through the redactor)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        err(record.getMessage())
+
+
+@contextlib.contextmanager
+def requests_shown() -> Iterator[None]:
+    """``--verbose`` for the whole command: the client's request hook printed on stderr."""
+    handler = _EchoHandler(logging.DEBUG)
+    level, propagate = REQUEST_LOG.level, REQUEST_LOG.propagate
+    REQUEST_LOG.addHandler(handler)
+    REQUEST_LOG.setLevel(logging.DEBUG)
+    REQUEST_LOG.propagate = False
+    try:
+        yield
+    finally:
+        REQUEST_LOG.removeHandler(handler)
+        REQUEST_LOG.setLevel(level)
+        REQUEST_LOG.propagate = propagate
 
 
 def confirm(command: str = "apply", verb: str = "apply") -> bool:
@@ -84,13 +142,31 @@ def render(plan_value: Plan, fmt: str) -> str:
     """The plan in one of :data:`FORMATS` (text in colour when the terminal takes it)."""
     if fmt == "json":
         return render_json(plan_value)
-    if fmt == "markdown":
-        return render_markdown(plan_value)
+    if fmt == "markdown":  # redacted before long values are cut, not only when printed
+        return render_markdown(plan_value, redact=Redactor.from_env().redact)
+    if fmt == "github":
+        from reconciler.render.github import render_github
+
+        return render_github(plan_value, render_text(plan_value, color=False)).rstrip("\n")
     return render_text(plan_value, color=use_color())
 
 
+def render_problems(problems: Sequence[Problem], fmt: str) -> str:
+    """``validate --format github|json``: the problems for a machine, ending in a newline."""
+    if fmt == "github":
+        from reconciler.render.github import problem_annotations
+
+        return problem_annotations(problems)
+    from reconciler.render.validation import render_problems_json
+
+    return render_problems_json(problems) + "\n"
+
+
 def progress_view(color: bool) -> PlainProgress | LiveProgress:
-    """A live table at a terminal; plain lines in logs and pipes."""
+    """A live table at a terminal; plain lines in logs and pipes; with ``--quiet`` only the
+    actions and runs that failed."""
+    if settings().quiet:
+        return QuietProgress(click.echo, color=color)
     if sys.stdout.isatty() and os.environ.get("TERM") != "dumb":
         return LiveProgress(Console(no_color=not color))
     return PlainProgress(click.echo, color=color)
@@ -107,7 +183,8 @@ def current(
     return Terminal(
         echo=click.echo, warn=err,
         confirm=(lambda: True) if auto_approve else functools.partial(confirm, *asking),
-        progress=lambda: progress_view(color), color=color,
+        progress=lambda: progress_view(color), color=color, reading=reading,
+        show_plan=not (settings().quiet and auto_approve),
     )
 
 

@@ -13,10 +13,10 @@ import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from reconciler import timestamps
 from reconciler.apply import Applier, ApplyHooks, ApplyOptions, ApplyReport, Outcome
 from reconciler.backend import (
     Backend,
@@ -28,9 +28,9 @@ from reconciler.backend import (
     transport_warning,
 )
 from reconciler.client import AssistantsClient
-from reconciler.errors import ApplyError, ConfigError
+from reconciler.errors import ApplyError, ConfigError, LimitError
 from reconciler.files import write_text_file
-from reconciler.live import list_thread_runs
+from reconciler.live import ThreadsRead, list_thread_runs, read_live_state
 from reconciler.manifest import ManifestSet
 from reconciler.plan import Plan, PlanOptions
 from reconciler.project import (
@@ -52,10 +52,22 @@ from reconciler.session import (
     project_root,
     write_guard,
 )
+from reconciler.spend import max_creates_refusal
 
 if TYPE_CHECKING:  # query and the lock's look are imported by the functions that need them
+    from reconciler.config import ProjectConfig
     from reconciler.lock import LockHolder, LockStatus
     from reconciler.query import QueryResult
+    from reconciler.status import ProjectStatus
+
+
+def _count_nothing(read: int, total: int) -> None:
+    return None
+
+
+def not_counting() -> contextlib.AbstractContextManager[ThreadsRead]:
+    """No counter of the threads a plan reads (logs, pipes, library use)."""
+    return contextlib.nullcontext(_count_nothing)
 
 
 @dataclass(frozen=True)
@@ -67,6 +79,8 @@ class Terminal:
     confirm: Callable[[], bool]
     progress: Callable[[], contextlib.AbstractContextManager[ApplyHooks]]
     color: bool = False
+    reading: Callable[[], contextlib.AbstractContextManager[ThreadsRead]] = not_counting
+    show_plan: bool = True  # False: --quiet and nobody to ask, so apply prints no plan
 
 
 def connect(
@@ -82,8 +96,10 @@ def connect(
 def make_plan(
     paths: Sequence[str], flags: BackendFlags, plan_flags: PlanFlags, out: str | None,
     warn: Callable[[str], None],
+    reading: Callable[[], contextlib.AbstractContextManager[ThreadsRead]] = not_counting,
 ) -> Plan:
-    """``plan``: the plan of the manifests at ``paths``, saved to ``out`` when given."""
+    """``plan``: the plan of the manifests at ``paths``, saved to ``out`` when given;
+    ``reading`` counts the threads read (a live counter at a terminal)."""
     config = load_project_config(paths)
     manifests = load_desired(paths)
     check_empty(manifests, plan_flags)
@@ -92,7 +108,8 @@ def make_plan(
 
     async def go() -> Plan:
         async with connect(backend, warn) as client:
-            return await compute_plan(client, manifests, options, backend)
+            with reading() as on_read:
+                return await compute_plan(client, manifests, options, backend, on_read=on_read)
 
     result = asyncio.run(go())
     if out:
@@ -128,8 +145,13 @@ def apply_changes(
         target = saved
     guard = write_guard(config, project_root(config, paths), project, lock, command)
     options = apply_options(apply_flags, config, backend)
-    report = asyncio.run(_apply(target, backend, guard, options, terminal))
+    limit = max_creates(apply_flags, config)
+    if isinstance(target, Plan):  # a saved plan over the limit is refused before any request
+        check_max_creates(target, limit)
+    report = asyncio.run(_apply(target, backend, guard, options, terminal, limit))
     if isinstance(report, bool):
+        if report:  # nothing to do: still the one-line report every apply ends with
+            terminal.echo(ApplyReport(results=()).summary())
         return report
     _check_report(report, terminal.echo)
     return True
@@ -137,20 +159,24 @@ def apply_changes(
 
 async def _apply(
     target: Plan | tuple[ManifestSet, PlanOptions], backend: Backend, guard: WriteGuard,
-    options: ApplyOptions, terminal: Terminal,
+    options: ApplyOptions, terminal: Terminal, limit: tuple[int, str] | None = None,
 ) -> ApplyReport | bool:
     """The report of the apply; True when there was nothing to change, False when declined."""
     async with connect(backend, terminal.warn) as client:
         with guard.hold() as journal:
             if isinstance(target, Plan):
-                await check_not_stale(client, target)
+                with terminal.reading() as on_read:
+                    await check_not_stale(client, target, on_read=on_read)
                 to_apply = target
-                terminal.echo(render_text(to_apply, color=terminal.color))
             else:
-                to_apply = await compute_plan(client, *target, backend)
+                with terminal.reading() as on_read:
+                    to_apply = await compute_plan(client, *target, backend, on_read=on_read)
+            if terminal.show_plan:
                 terminal.echo(render_text(to_apply, color=terminal.color))
+            if not isinstance(target, Plan):
                 if not to_apply.has_changes:
                     return True
+                check_max_creates(to_apply, limit)
                 if not terminal.confirm():
                     return False
             if not to_apply.has_changes:
@@ -161,6 +187,22 @@ async def _apply(
                     backend=backend.journal_key,
                 )
                 return await applier.apply(to_apply)
+
+
+def max_creates(flags: ApplyFlags, config: ProjectConfig) -> tuple[int, str] | None:
+    """The limit on runs one apply creates, and who set it (the flag wins over the file)."""
+    if flags.max_creates is not None:
+        return flags.max_creates, "--max-creates"
+    if config.max_creates is not None:
+        return config.max_creates, f"max_creates in {config.path or 'reconciler.toml'}"
+    return None
+
+
+def check_max_creates(plan: Plan, limit: tuple[int, str] | None) -> None:
+    """The spend guard: refuse, before anything is sent, a plan starting more runs than allowed."""
+    refusal = max_creates_refusal(plan, *limit) if limit is not None else None
+    if refusal is not None:
+        raise LimitError(refusal)
 
 
 def _check_report(report: ApplyReport, echo: Callable[[str], None]) -> None:
@@ -198,7 +240,7 @@ def export_runs(
     project = resolve_project(flags, config)
     guard = write_guard(config, project_root(config, where), project, lock, command)
     backend = resolve_backend(flags, config)
-    stamp = datetime.now(UTC).isoformat(timespec="seconds")
+    stamp = timestamps.now()
 
     async def go() -> bool:
         async with connect(backend, terminal.warn) as client:
@@ -231,31 +273,90 @@ def export_runs(
     return asyncio.run(go())
 
 
-def run_query(
-    sql: str, flags: BackendFlags, *, lock: LockFlags, command: str,
+def project_status(
+    paths: Sequence[str], threads: Sequence[str], flags: BackendFlags,
     warn: Callable[[str], None],
-) -> QueryResult:
-    """``query``: one statement, under the project's lock when it writes to a project."""
-    from reconciler.query import catalog_result, is_write
-    from reconciler.query import execute as execute_query
-    from reconciler.query import parse as parse_query
+) -> ProjectStatus:
+    """``status``: the project's managed runs on the manifests' threads and ``threads``.
 
-    statement = parse_query(sql)  # bad SQL stops here, before any API call
+    With manifests, each run is also said to be declared or not; with only ``--thread``
+    nothing is said about declarations.
+    """
+    from reconciler.status import project_status as status_of
+
+    if not paths and not threads:
+        raise ConfigError(
+            "status needs manifest PATHS or --thread ID: threads cannot be listed, so "
+            "say which to read"
+        )
+    config = load_project_config(paths or ["."])
+    project = resolve_project(flags, config)
+    declared: dict[str, list[str]] | None = None
+    if paths:
+        manifests = load_desired(paths)
+        declared = {thread_id: [] for thread_id in manifests.threads}
+        for run in manifests.runs:
+            declared.setdefault(run.thread_id, []).append(run.name)
+    backend = resolve_backend(flags, config)
+
+    async def go() -> ProjectStatus:
+        async with connect(backend, warn) as client:
+            live = await read_live_state(client, [*(declared or {}), *threads])
+        return status_of(live, project, declared)
+
+    return asyncio.run(go())
+
+
+def run_query(
+    sql: str | None, flags: BackendFlags, *, lock: LockFlags, command: str,
+    warn: Callable[[str], None], show: Callable[[QueryResult], None], file: str | None = None,
+) -> int:
+    """``query``: the statements of ``sql`` (or of ``file``) in order, each shown as it ends.
+
+    Every statement is checked before the first runs; the project's lock is held while a
+    script that writes runs. Returns how many statements ran.
+    """
+    from reconciler.query import QueryError, catalog_result, is_write, parse_script
+    from reconciler.query import execute as execute_query
+
+    text = sql if sql is not None else _query_file(file or "")
+    try:
+        statements = parse_script(text)  # bad SQL stops here, before any API call
+    except QueryError as exc:
+        raise exc if file is None else QueryError(f"{file}: {exc}") from None
+    answers = [a for a in map(catalog_result, statements) if a is not None]
+    if len(answers) == len(statements):  # DESCRIBE and SHOW only: no key, no server
+        for answer in answers:
+            show(answer)
+        return len(statements)
     config = load_project_config(["."])
     project = flags.project or config.project
     # A write holds the project's lock when there is a project to lock: a statement that
     # cancels or re-tags a managed run must not interleave with an apply.
     guard = (
         write_guard(config, project_root(config, ["."]), project, lock, command)
-        if project and is_write(statement) else None
+        if project and any(is_write(s) for s in statements) else None
     )
 
-    async def go() -> QueryResult:
+    async def go() -> None:
         async with connect(resolve_backend(flags, config), warn) as client:
             with guard.hold() if guard is not None else contextlib.nullcontext():
-                return await execute_query(client, statement)
+                for statement in statements:
+                    show(catalog_result(statement) or await execute_query(client, statement))
 
-    return catalog_result(statement) or asyncio.run(go())
+    asyncio.run(go())
+    return len(statements)
+
+
+def _query_file(path: str) -> str:
+    """The SQL of ``query --file``, or one sentence saying why it cannot be read."""
+    from reconciler.query import QueryError
+
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        raise QueryError(f"cannot read {path}: {reason}") from None
 
 
 def lock_status(path: str) -> tuple[Path, LockStatus]:
@@ -282,12 +383,13 @@ def force_unlock(lock_id: str, path: str) -> LockHolder:
 
 def serve_emulator(host: str, port: int, announce: Callable[[str], None], **options: Any) -> None:
     """``emulator serve``: the emulator ``options`` describe, over HTTP until interrupted."""
-    from reconciler.emulator import run_server
+    from reconciler.emulator import address_of, listen, serve
     from reconciler.emulator.options import serve_config
 
     try:
         config = serve_config(**options)
+        sock = listen(host, port)  # bound first: a port in use is one sentence, 0 a real port
     except ValueError as exc:
         raise ConfigError(str(exc)) from exc
-    announce(f"Emulator listening on http://{host}:{port}/v1 (Ctrl-C to stop)")
-    run_server(config, host=host, port=port)
+    announce(f"Emulator listening on {address_of(sock, config)} (Ctrl-C to stop)")
+    serve(config, sock)

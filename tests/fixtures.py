@@ -5,7 +5,10 @@ Tests import them from here, never from each other's test files.
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 
 import httpx
 
@@ -182,3 +185,60 @@ def sent_metadata(change: Change) -> Mapping[str, str]:
     """The metadata a modify change (such as an adoption) sends."""
     assert isinstance(change.payload, Modify), change
     return change.payload.metadata
+
+
+# --- Markdown comments, checked by a real parser ---
+
+
+def markdown_structure_problems(text: str) -> list[str]:
+    """Why a comment could not be posted on its own, parsed by markdown-it (CommonMark): a
+    fence left open, ``<details>`` unbalanced or not parsed as an HTML block (so GitHub would
+    not fold it), or Markdown swallowed into an HTML block. Empty when the comment is sound."""
+    import re
+
+    from markdown_it import MarkdownIt
+
+    problems: list[str] = []
+    lines = text.splitlines()
+    depth = 0
+    for token in MarkdownIt("commonmark").parse(text):
+        if token.type == "fence" and token.map is not None:
+            last = lines[token.map[1] - 1].strip() if token.map[1] - token.map[0] >= 2 else ""
+            closed = len(last) >= len(token.markup) and set(last) == {token.markup[0]}
+            if not closed:
+                problems.append(f"the fence opened on line {token.map[0] + 1} is never closed")
+        elif token.type == "html_block":
+            if "```" in token.content or "\n\n" in token.content.strip():
+                problems.append(f"Markdown inside an HTML block: {token.content[:60]!r}")
+            for tag in re.findall(r"</?details\b", token.content):
+                depth += 1 if tag == "<details" else -1
+                if depth < 0:
+                    problems.append("a </details> closes nothing")
+                    depth = 0
+        elif token.type == "inline" and "<details" in token.content:
+            problems.append(f"<details> inside a paragraph: {token.content[:60]!r}")
+    if depth:
+        problems.append(f"{depth} <details> left open")
+    return problems
+
+
+# --- StackQL's page of openai.assistants.runs, the authority on query's catalog ---
+
+#: A copy of the StackQL provider page the resource is documented by (the project's seed
+#: ``shared/seeds/000_57de1dabfe741c67.txt``, byte for byte); the query tests read their
+#: expected DESCRIBE and SHOW METHODS answers from its tables, not from reconciler's code.
+STACKQL_PAGE = Path(__file__).parent / "data" / "stackql-openai-assistants-runs.md"
+
+
+def stackql_page_tables() -> tuple[list[tuple[str, str, str]], list[tuple[str, str, str]]]:
+    """The page's Fields rows (name, datatype, description) and Methods rows (name, SQL verb,
+    required params), descriptions with ``<br />`` as newlines and HTML entities decoded."""
+    text = STACKQL_PAGE.read_text("utf-8")
+    fields_part, methods_part = text.split("## Methods")
+    cell = r'<CopyableCode code="([^"]+)" />'
+    fields = [(name, kind, html.unescape(words.replace("<br />", "\n")).strip())
+              for name, kind, words in re.findall(
+                  rf"^\| {cell} \| `([^`]*)` \| (.*) \|$", fields_part, re.MULTILINE)]
+    methods = re.findall(rf"^\| {cell} \| `([A-Z]+)` \| {cell} \|$", methods_part,
+                         re.MULTILINE)
+    return fields, [(m[0], m[1], m[2]) for m in methods]

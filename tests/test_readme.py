@@ -37,3 +37,15 @@ def test_every_command_in_the_readme_table_exists() -> None:
     for command in named:
         result = CliRunner().invoke(cli, [command, "--help"])
         assert result.exit_code == 0, (command, result.output)
+
+
+def test_the_global_and_backend_options_the_readme_names_exist() -> None:
+    text = (ROOT / "README.md").read_text("utf-8")
+    for option in ("--quiet", "--verbose", "--color/--no-color", "--debug"):
+        assert f"`{option}" in text
+        assert option.split("/")[0] in CliRunner().invoke(cli, ["--help"]).output
+    for command in ("plan", "apply", "export", "query", "status"):
+        shown = CliRunner().invoke(cli, [command, "--help"]).output
+        assert "--auth [bearer|azure]" in shown and "--api-version VERSION" in shown, command
+    assert "`--auth bearer|azure`, `--api-version VERSION`" in text
+    assert "_RECONCILER_COMPLETE=bash_source reconciler" in text

@@ -26,6 +26,8 @@ The package's public face; import from here, not from the rooms, which are:
 - ``reading``: one answer read off the wire, bounded and decompressed, then interpreted;
 - ``http_client``: ``HttpClient``, the only code that sends requests (pools, 429 gate, the
   deadline of each attempt, retries);
+- ``trace``: the request hook, each attempt reported to ``REQUEST_LOG`` as a
+  ``RequestRecord`` (``--verbose`` attaches a handler);
 - ``assistants``: ``AssistantsClient``, the run and thread endpoints, and run-list paging.
 """
 
@@ -44,14 +46,17 @@ from reconciler.client.settings import (
     validate_base_url,
 )
 from reconciler.client.text import sanitize
+from reconciler.client.trace import REQUEST_LOG, RequestRecord
 
 __all__ = [
     "BETA_HEADER",
     "DEFAULT_BASE_URL",
+    "REQUEST_LOG",
     "AssistantsClient",
     "AuthStyle",
     "ClientSettings",
     "JSONObject",
+    "RequestRecord",
     "Sleep",
     "error_from_response",
     "insecure_warning",

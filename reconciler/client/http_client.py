@@ -39,6 +39,7 @@ from reconciler.client.settings import (
     validate_base_url,
 )
 from reconciler.client.text import _format_seconds, sanitize
+from reconciler.client.trace import report_attempt
 from reconciler.errors import AmbiguousResultError, ApiConnectionError, ApiError
 
 _POOL_SIZE = 8  # connections per httpx pool (see _pools)
@@ -46,7 +47,6 @@ _KEEPALIVE_EXPIRY = 4.0  # seconds an idle connection is kept for reuse
 BETA_HEADER = ("OpenAI-Beta", "assistants=v2")
 
 Sleep: TypeAlias = Callable[[float], Awaitable[None]]
-
 
 def _headers(settings: ClientSettings) -> dict[str, str]:
     """What every request carries: the beta opt-in, the key as the host's style wants it."""
@@ -281,17 +281,25 @@ class HttpClient:
         answered = False
         request = self._build_request(pool, method, path, params=params, json=json,
                                       attempt=attempt, operation=operation)
+        started, status = time.monotonic(), None
+        failure: BaseException | None = None
         try:
             async with asyncio.timeout(budget):
                 response = await pool.send(request, stream=True)
-                answered = True
+                answered, status = True, response.status_code
                 try:
                     answer = await self._reader.read(response, operation)
                 finally:
                     await response.aclose()
         except (TimeoutError, httpx.TransportError) as exc:
+            failure = exc
             raise self._fault(exc, answered=answered, budget=budget, operation=operation,
                               retry=retry) from None
+        except BaseException as exc:  # cancelled, or an answer refused while read: still told
+            failure = exc
+            raise
+        finally:
+            report_attempt(request, status, started, attempt, failure)
         return self._reader.interpret(answer, operation)
 
     def _build_request(self, pool: httpx.AsyncClient, method: str, path: str, *,

@@ -61,11 +61,18 @@ class ClientSettings:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ClientSettings:
-        """The official SDK's variable names; explicit overrides (flags, config) win."""
+        """The official SDKs' variable names; explicit overrides (flags, config) win.
+
+        With ``auth="azure"`` the key is ``AZURE_OPENAI_API_KEY`` (``openai.AzureOpenAI``'s),
+        else ``OPENAI_API_KEY``; bearer auth sends only ``OPENAI_API_KEY``.
+        """
         env = os.environ if env is None else env
+        key = env.get("OPENAI_API_KEY") or None
+        if overrides.get("auth") == "azure":
+            key = env.get("AZURE_OPENAI_API_KEY") or key
         values: dict[str, Any] = {
             "base_url": env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL,
-            "api_key": env.get("OPENAI_API_KEY") or None,
+            "api_key": key,
             "organization": env.get("OPENAI_ORG_ID") or None,
             "project": env.get("OPENAI_PROJECT_ID") or None,
             "ca_bundle": env.get("SSL_CERT_FILE") or env.get("REQUESTS_CA_BUNDLE") or None,

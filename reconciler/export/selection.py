@@ -10,7 +10,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from reconciler import identity
@@ -24,6 +23,7 @@ from reconciler.model import (
     SourceLocation,
 )
 from reconciler.runs import MalformedRunError, run_from_api
+from reconciler.timestamps import utc_timestamp
 
 __all__ = ["ECHOED_FIELDS", "Exported", "Skipped", "ThreadExport", "run_name_for", "select_thread"]
 
@@ -239,8 +239,7 @@ def _describe(run: LiveRun) -> str:
     created = run.created_at
     if created > 0:
         if created < _LAST_SECOND:
-            moment = datetime.fromtimestamp(created, tz=UTC)
-            parts.append(f"created {moment.strftime('%Y-%m-%dT%H:%M:%SZ')}")
+            parts.append(f"created {utc_timestamp(created)}")
         else:  # milliseconds, or nonsense: shown as the server sent it
             parts.append(f"created_at {created} (not a Unix time in seconds)")
     return ", ".join(parts)

@@ -17,6 +17,7 @@ from types import TracebackType
 from typing import Any, Protocol, Self
 
 from reconciler.errors import ReconcilerError
+from reconciler.timestamps import utc_timestamp
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -110,7 +111,7 @@ def new_holder(project: str, command: str, *, now: datetime | None = None) -> Lo
         host=host or "unknown",
         pid=os.getpid(),
         command=command,
-        since=now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        since=utc_timestamp(now),
     )
 
 

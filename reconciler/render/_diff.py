@@ -29,6 +29,7 @@ from reconciler.changes import (
 )
 from reconciler.model import CANCELLABLE_STATUSES, JSON, RUN_FIELDS
 from reconciler.plan import Plan
+from reconciler.spend import ceilings, plan_spend
 
 #: Strings longer than this (or with a newline) are shown as blocks and diffed line by line.
 SHORT = 72
@@ -172,20 +173,33 @@ def change_lines(change: Change, *, arrows: bool) -> list[Line]:
 
 def create_lines(request: Mapping[str, JSON]) -> list[Line]:
     lines: list[Line] = []
+    for path, value, known in create_entries(request):
+        if known:
+            lines.extend(value_lines("+", path, value))
+        else:
+            lines.append(Line("+", f"{path}: {KNOWN_AFTER}"))
+    return lines
+
+
+def create_entries(request: Mapping[str, JSON]) -> list[tuple[str, JSON, bool]]:
+    """What a create shows, field by field, in display order: ``(path, value, known)``;
+    unknown entries are the server-filled fields the request leaves unset. The Markdown view
+    folds long values one entry at a time."""
+    entries: list[tuple[str, JSON, bool]] = []
     for name in RUN_FIELDS:
         if name == "metadata":
             continue
         if name in request:
-            lines.extend(value_lines("+", name, request[name]))
+            entries.append((name, request[name], True))
         elif name in SERVER_FILLED:
-            lines.append(Line("+", f"{name}: {KNOWN_AFTER}"))
+            entries.append((name, None, False))
     for name in sorted(set(request) - set(RUN_FIELDS)):
-        lines.extend(value_lines("+", name, request[name]))
+        entries.append((name, request[name], True))
     metadata = request.get("metadata")
     if isinstance(metadata, Mapping):
         for key, value in sorted(identity.user_metadata(metadata).items()):
-            lines.extend(value_lines("+", f"metadata.{key}", value))
-    return lines
+            entries.append((f"metadata.{key}", value, True))
+    return entries
 
 
 def tool_output_lines(outputs: Sequence[ToolOutput]) -> list[Line]:
@@ -332,3 +346,36 @@ def _block(value: JSON) -> list[str]:
     if isinstance(value, str) and _long(value):
         return _text_lines(value)
     return [json.dumps(value, ensure_ascii=False)]
+
+
+def _tokens(value: int | None) -> str:
+    return "unbounded" if value is None else f"≤ {value:,}"
+
+
+def ceilings_note(change: Change) -> str | None:
+    """What the run a create or replace starts may spend, "unbounded" where unset."""
+    found = ceilings(change)
+    if found is None:
+        return None
+    return (
+        f"token ceilings: max_prompt_tokens {_tokens(found.prompt)}, "
+        f"max_completion_tokens {_tokens(found.completion)}"
+    )
+
+
+def spend_line(plan: Plan) -> str | None:
+    """The spend guard's total: what the plan's new runs may spend, or None if it makes none.
+
+    The totals add up the ceilings that are set; "N unbounded" counts the runs that leave at
+    least one unset, for which no total is a bound.
+    """
+    spend = plan_spend(plan)
+    if not spend.runs:
+        return None
+    prompt = "unbounded" if spend.prompt_unbounded == spend.runs else f"≤ {spend.prompt:,}"
+    completion = (
+        "unbounded" if spend.completion_unbounded == spend.runs else f"≤ {spend.completion:,}"
+    )
+    runs = "the run" if spend.runs == 1 else f"the {spend.runs:,} runs"
+    tail = f"; {spend.unbounded:,} unbounded" if spend.unbounded and spend.runs > 1 else ""
+    return f"Token ceilings of {runs} to create: prompt {prompt}, completion {completion}{tail}."

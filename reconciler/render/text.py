@@ -10,6 +10,7 @@ from reconciler.changes import Action, Change
 from reconciler.plan import Plan
 from reconciler.render._diff import (
     Line,
+    ceilings_note,
     change_lines,
     field_lines,
     headline,
@@ -18,9 +19,11 @@ from reconciler.render._diff import (
     partial_note,
     reason_text,
     run_text,
+    spend_line,
     summary_line,
     unchanged_line,
 )
+from reconciler.render._sections import ATTENTION
 
 __all__ = ["render_text"]
 
@@ -107,12 +110,15 @@ def render_text(plan: Plan, *, color: bool) -> str:
     unchanged = unchanged_line(plan)
     if unchanged:
         out.add(unchanged)
+    spend = spend_line(plan)
+    if spend:
+        out.add(spend)
     out.add(out.paint(summary_line(plan), "bold"))
     return "\n".join(out.lines) + "\n"
 
 
 def _change(out: _Writer, change: Change) -> None:
-    mark = change.action.mark if change.action is not Action.NOOP else "!"
+    mark = change.action.mark if change.action is not Action.NOOP else ATTENTION  # "!" answers
     style = change.action.mark if change.action is not Action.NOOP else "warn"
     out.add()
     out.add(f"{_INDENT}{out.paint('# ' + headline(change), 'bold')}")
@@ -128,3 +134,6 @@ def _change(out: _Writer, change: Change) -> None:
     out.diff(change_lines(change, arrows=True), indent)
     for note in notes(change):
         out.add(f"{indent}{out.paint('(' + note + ')', 'dim')}")
+    ceiling = ceilings_note(change)
+    if ceiling:
+        out.add(f"{indent}{out.paint('(' + ceiling + ')', 'dim')}")

@@ -57,3 +57,20 @@ def test_streamed_plan_equals_the_plan_of_the_whole_state() -> None:
     assert actions[0] == ("thread_b/old", Action.REPLACE)  # threads in manifest order
     assert ("thread_a/gone", Action.CANCEL) in actions
     assert ("thread_a/new", Action.CREATE) in actions
+
+
+def test_the_count_of_threads_read_is_told_as_each_arrives() -> None:
+    told: list[tuple[int, int]] = []
+    stale: list[tuple[int, int]] = []
+
+    async def go() -> None:
+        settings = ClientSettings(base_url="http://127.0.0.1/v1", api_key="k")
+        async with AssistantsClient(settings, transport=httpx.MockTransport(handler)) as client:
+            await plan_from_api(client, DESIRED, PlanOptions(project="p"),
+                                on_read=lambda read, total: told.append((read, total)))
+            await read_live_state(client, ["thread_a", "thread_b", "thread_a"],
+                                  on_read=lambda read, total: stale.append((read, total)))
+
+    asyncio.run(go())
+    assert told == [(0, 2), (1, 2), (2, 2)]
+    assert stale == [(0, 2), (1, 2), (2, 2)]  # a thread named twice is read, and counted, once

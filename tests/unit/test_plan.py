@@ -289,15 +289,39 @@ def test_another_projects_run_with_the_same_name_is_not_the_current_run() -> Non
 
 
 def test_metadata_edited_outside_is_drift_and_modified_back() -> None:
-    run = desired(metadata={"team": "a"})
-    live = managed(run, "run_1", user={"team": "hacked", "extra": "1"})
+    run = desired(metadata={"team": "a", "cadence": "weekly"})
+    live = managed(run, "run_1", user={"team": "hacked", "cadence": "weekly", "extra": "1"})
     change = only(make([run], state(live)))
     assert change.action is Action.MODIFY
     (drift,) = change.drift
     assert drift.kind == "metadata"
-    assert {(f.path, f.after, f.known_before) for f in drift.fields} == {
-        ("metadata.team", "hacked", False), ("metadata.extra", "1", False),
-    }
+    # the recorded hash is the manifest's: only the keys edited outside, with their old values
+    assert drift.fields == (
+        FieldChange("metadata.extra", None, "1"), FieldChange("metadata.team", "a", "hacked"),
+    )
+
+
+def test_drift_on_one_key_lists_that_key_even_when_the_manifest_changed_too() -> None:
+    # applied {team: a, cadence: weekly}; then the manifest says cadence: daily, and someone
+    # edited team outside: the recorded metadata is found by its hash, cadence is no drift
+    run = desired(metadata={"team": "a", "cadence": "daily"})
+    live = managed(run, "run_1", user={"team": "ops", "cadence": "weekly"},
+                   recorded_user={"team": "a", "cadence": "weekly"})
+    change = only(make([run], state(live)))
+    (drift,) = change.drift
+    assert drift.fields == (FieldChange("metadata.team", "a", "ops"),)
+    assert "not recorded" not in drift.message and "keys are now" not in drift.message
+    assert isinstance(change.payload, Modify)
+    assert {f.path for f in change.payload.field_changes} == {"metadata.team", "metadata.cadence"}
+
+
+def test_drift_says_not_recorded_only_when_no_candidate_matches_the_hash() -> None:
+    # applied {team: a}; the manifest now says b, the run says z: "a" is nowhere to be seen
+    run = desired(metadata={"team": "b"})
+    live = managed(run, "run_1", user={"team": "z"}, recorded_user={"team": "a"})
+    (drift,) = only(make([run], state(live))).drift
+    assert drift.fields == (FieldChange("metadata.team", None, "z", known_before=False),)
+    assert drift.message.endswith("was changed outside reconciler; its keys are now:")
 
 
 def test_metadata_edited_outside_to_match_the_manifest_rerecords_the_hash() -> None:

@@ -64,6 +64,26 @@ def test_unanswered_tool_calls_are_shown_with_the_function() -> None:
     assert "escalate" in text
 
 
+def test_bang_marks_only_submit_tool_outputs_and_question_marks_attention() -> None:
+    text = render_text(busy_plan(), color=False)
+    marked = [line.split()[0] for line in text.splitlines()
+              if line.startswith("  ") and not line.startswith("   ")
+              and "/" in line and not line.lstrip().startswith("#")]
+    assert "  ? thread_b/gone  run run_gone (in_progress)" in text  # not declared: attention
+    assert marked.count("!") == 1  # thread_c/answer, the one submit tool outputs
+    assert "  ! thread_c/answer  " in text
+
+
+def test_metadata_drift_on_one_key_shows_that_key_with_its_old_value() -> None:
+    run = desired(metadata={"team": "a", "cadence": "weekly", "owner": "kpi"})
+    live = managed(run, "run_1", user={"team": "ops", "cadence": "weekly", "owner": "kpi"})
+    text = render_text(make([run], state(live)), color=False)
+    drift = text[text.index("Changes outside"):text.index("Reconciler will perform")]
+    assert '~ metadata.team: "a" → "ops"' in drift
+    assert "cadence" not in drift and "owner" not in drift
+    assert "(value not recorded)" not in drift
+
+
 def test_long_multiline_instructions_are_a_unified_diff() -> None:
     text = render_text(busy_plan(), color=False)
     lines = text.splitlines()
@@ -156,14 +176,17 @@ def test_colour_codes_only_when_asked() -> None:
     assert ANSI.sub("", coloured) == plain
 
 
-def test_markdown_has_summary_table_diff_blocks_and_drift() -> None:
-    md = render_markdown(busy_plan())
-    assert "**Plan: 1 to create, 1 to modify, 2 to replace, 1 to cancel, 1 to answer.**" in md
-    assert "| | Run | Action | Live run | Why | Declared at |" in md
-    assert "| `-/+` | `thread_a/report` | replace | `run_abc (in_progress)` |" in md
+def test_markdown_has_summary_thread_sections_diff_blocks_and_drift() -> None:
+    md = render_markdown(busy_plan())  # the whole layout: tests/unit/test_markdown_comments.py
+    assert md.startswith(
+        "**Plan: 1 to create, 1 to modify, 2 to replace, 1 to cancel, 1 to answer.**\n"
+    )
+    assert "<details><summary><code>thread_a</code>: 1 to create, 1 to modify, 1 to replace" in md
+    assert "`-/+` `thread_a/report` must be replaced (instructions changed)" in md
+    assert "- Live run: `run_abc (in_progress)`." in md
     assert "```diff\n" in md
     assert "\n-     Use a table.\n+     Use a table with totals.\n" in md
-    assert "### Changes outside reconciler since the last apply" in md
+    assert "<b>Changes outside reconciler since the last apply</b>" in md
     assert md.count("```") % 2 == 0
     assert "thread_c/same" not in md
 

@@ -1,0 +1,375 @@
+"""What users feel: whole `reconciler` commands as processes, against an emulator process.
+
+Every figure is a command run the way a user runs it (a fresh interpreter, manifests read and
+validated, the API listed, the plan diffed and rendered, the process exited), against an
+emulator in its own process on loopback with injected latency, beside the ideal it should
+approach: ``requests ÷ concurrency × latency``, where requests are what the emulator counted
+(its ``/_emulator/stats``; the protocol's minimum when the emulator has no counter). Peak
+memory is each command's maximum resident set (``wait4``). Asserts nothing.
+
+Run: ``python bench/e2e_bench.py [--preset small|full]``. ``small`` finishes in under two
+minutes on a 2-core machine; ``full`` is the issue's scale (1,000 × 20 and 5,000 × 20 runs,
+1,000 creates, 20,000 modifies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+from reconciler import identity
+from reconciler.client import AssistantsClient, ClientSettings
+from reconciler.emulator import (
+    DEMO_FIXTURES_PATH,
+    EmulatorConfig,
+    RunTiming,
+    create_app,
+    load_fixtures,
+)
+
+PROJECT = "bench"
+API_KEY = "bench-key"
+FILES = 10
+
+
+@dataclass(frozen=True)
+class Preset:
+    threads: int  # the 1,000 × 20 plan
+    big_threads: int  # the 100,000-run plan (0: skipped)
+    runs: int
+    creates: int  # threads that get one new run
+    modify_threads: int  # threads whose every run has its metadata changed
+    sdk_threads: int  # threads the SDK loop lists (its time is scaled up)
+    rate: int  # requests per second the rate-limited emulator allows
+    rate_threads: int  # threads of the rate-limited apply (runs × this modifies)
+    validate_runs: int
+
+
+PRESETS = {
+    "small": Preset(threads=200, big_threads=0, runs=20, creates=200, modify_threads=50,
+                    sdk_threads=40, rate=100, rate_threads=20, validate_runs=20_000),
+    "full": Preset(threads=1000, big_threads=5000, runs=20, creates=1000, modify_threads=1000,
+                   sdk_threads=100, rate=200, rate_threads=100, validate_runs=100_000),
+}
+
+
+@dataclass(frozen=True)
+class Figure:
+    name: str
+    seconds: float
+    requests: int
+    ideal: float
+    target: str
+    peak_mib: float
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.seconds / self.ideal if self.ideal else 0.0
+
+
+# -- the emulator -----------------------------------------------------------------------------
+
+
+def spec_for(thread: int, run: int) -> dict[str, Any]:
+    return {"assistant_id": "asst_demo", "instructions": f"Run {run} of thread {thread}."}
+
+
+async def seed(state: Path, threads: int, runs: int) -> list[str]:
+    """Threads and their managed runs, created in-process (no latency, instant timing)."""
+    config = EmulatorConfig(state_path=str(state), timing=RunTiming.instant(),
+                            fixtures=load_fixtures(DEMO_FIXTURES_PATH))
+    transport = httpx.ASGITransport(app=create_app(config))
+    settings = ClientSettings(base_url="http://emulator/v1", concurrency=16)
+    async with AssistantsClient(settings, transport=transport) as client:
+        http = client._http  # createThread: reconciler itself never calls it
+
+        async def one(t: int) -> str:
+            thread_id: str = (await http.post("threads", json={})).json()["id"]
+            for r in range(runs):
+                spec = spec_for(t, r)
+                reserved = identity.reserved_metadata(
+                    project=PROJECT, name=f"run-{r}", spec=spec, revision=0,
+                    user_metadata={"bench": "yes"},
+                )
+                await client.create_run(thread_id, {**spec, "metadata": {"bench": "yes",
+                                                                          **reserved}})
+            return thread_id
+
+        return list(await asyncio.gather(*(one(t) for t in range(threads))))
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextmanager
+def emulator(state: Path, latency_ms: float, rate: int = 0) -> Iterator[str]:
+    """``reconciler emulator serve`` on ``state``; yields its base URL."""
+    port = free_port()
+    args = [sys.executable, "-m", "reconciler", "emulator", "serve", "--port", str(port),
+            "--state", str(state), "--timing", "instant", "--api-key-env", "BENCH_KEY"]
+    if latency_ms:
+        args += ["--latency", f"{latency_ms:g}ms"]
+    if rate:
+        args += ["--rate-limit", f"{rate}/s"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            env={**os.environ, "BENCH_KEY": API_KEY})
+    base_url = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base_url}/assistants/asst_demo", timeout=1,
+                          headers={"Authorization": f"Bearer {API_KEY}"})
+                break
+            except httpx.TransportError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise SystemExit("the emulator did not start") from None
+                time.sleep(0.05)
+        yield base_url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+
+
+def emulator_stats(base_url: str) -> dict[str, int] | None:
+    """The emulator's request counters by status, or None when it keeps none."""
+    root = base_url.removesuffix("/v1")
+    try:
+        answer = httpx.get(f"{root}/_emulator/stats", timeout=5,
+                           headers={"Authorization": f"Bearer {API_KEY}"})
+    except httpx.TransportError:
+        return None
+    if answer.status_code != 200:
+        return None
+    counts: dict[str, int] = answer.json().get("by_status", {})
+    return counts
+
+
+# -- manifests and commands -------------------------------------------------------------------
+
+
+def write_manifests(folder: Path, thread_ids: Sequence[str], runs: int,
+                    extra: int = 0, metadata: str = "yes") -> None:
+    """``FILES`` manifest files declaring every run; ``extra`` threads get one run more."""
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    (folder / "reconciler.toml").write_text(f'project = "{PROJECT}"\n')
+    per_file = -(-len(thread_ids) // FILES)
+    for f in range(FILES):
+        chunk = list(enumerate(thread_ids))[f * per_file:(f + 1) * per_file]
+        declared = []
+        for t, thread_id in chunk:
+            for r in range(runs):
+                declared.append({"name": f"run-{r}", "thread_id": thread_id,
+                                 **spec_for(t, r), "metadata": {"bench": metadata}})
+            if t < extra:
+                declared.append({"name": "fresh", "thread_id": thread_id,
+                                 **spec_for(t, 999), "metadata": {"bench": "yes"}})
+        if declared:
+            document = {"apiVersion": "reconciler/v1", "kind": "Runs", "runs": declared}
+            (folder / f"runs-{f:02d}.yaml").write_text(yaml.safe_dump(document, sort_keys=False))
+
+
+def reconciler_command() -> list[str]:
+    """The installed console script beside this interpreter (what users run), else -m."""
+    script = Path(sys.executable).with_name("reconciler")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "reconciler"]
+
+
+def run_command(args: Sequence[str], env: dict[str, str]) -> tuple[float, float, float, int]:
+    """Wall seconds, CPU seconds, peak MiB and exit code of one whole process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen([*reconciler_command(), *args], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    elapsed = time.perf_counter() - started
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    code = proc.returncode
+    if code not in (0, 2):
+        print(f"  ! {' '.join(args[:2])} exited {code}: {err.decode(errors='replace')[-400:]}")
+    return elapsed, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, code
+
+
+def env_for(base_url: str) -> dict[str, str]:
+    return {**os.environ, "OPENAI_API_KEY": API_KEY, "OPENAI_BASE_URL": base_url}
+
+
+def timed(name: str, args: Sequence[str], base_url: str, *, minimum: int, latency_ms: float,
+          concurrency: int, target: str, note: str = "") -> Figure:
+    """One command against the emulator at ``base_url``; requests from its counters."""
+    before = emulator_stats(base_url)
+    seconds, _cpu, peak, _code = run_command(args, env_for(base_url))
+    after = emulator_stats(base_url)
+    requests = minimum
+    if before is not None and after is not None:
+        requests = sum(after.values()) - sum(before.values())
+    ideal = requests / concurrency * latency_ms / 1000
+    return Figure(name, seconds, requests, ideal, target, peak, note)
+
+
+def sdk_loop(base_url: str, thread_ids: Sequence[str]) -> float:
+    """What a user would write without reconciler: the official SDK, thread by thread."""
+    from openai import OpenAI
+
+    warnings.simplefilter("ignore", DeprecationWarning)
+    client = OpenAI(api_key=API_KEY, base_url=base_url, max_retries=0)
+    started = time.perf_counter()
+    for thread_id in thread_ids:
+        list(client.beta.threads.runs.list(thread_id, limit=100))
+    return time.perf_counter() - started
+
+
+# -- the scenarios ----------------------------------------------------------------------------
+
+
+@dataclass
+class Bench:
+    preset: Preset
+    work: Path
+    latency_ms: float
+    concurrency: int
+
+    def flags(self) -> list[str]:
+        return ["--concurrency", str(self.concurrency)]
+
+    def fresh_state(self, base: Path, name: str) -> Path:
+        """A copy of the seeded state, so that one scenario's writes never reach another's."""
+        copy = self.work / f"{name}.sqlite"
+        shutil.copyfile(base, copy)
+        return copy
+
+    def plan(self, base: Path, threads: list[str], label: str, target: str) -> Figure:
+        folder = self.work / f"manifests-{label}"
+        write_manifests(folder, threads, self.preset.runs)
+        with emulator(self.fresh_state(base, label), self.latency_ms) as url:
+            return timed(f"plan {len(threads):,} × {self.preset.runs} (no changes)",
+                         ["plan", str(folder), *self.flags()], url, minimum=len(threads),
+                         latency_ms=self.latency_ms, concurrency=self.concurrency,
+                         target=target)
+
+    def apply_creates(self, base: Path, threads: list[str]) -> Figure:
+        count = self.preset.creates
+        folder = self.work / "manifests-creates"
+        write_manifests(folder, threads, self.preset.runs, extra=count)
+        with emulator(self.fresh_state(base, "creates"), self.latency_ms) as url:
+            # per new run: the plan's list, the re-read before the create, the create
+            return timed(f"apply {count:,} creates on {count:,} threads",
+                         ["apply", str(folder), "--auto-approve", *self.flags()], url,
+                         minimum=len(threads) + 2 * count, latency_ms=self.latency_ms,
+                         concurrency=self.concurrency, target="≤ 1.3×")
+
+    def apply_modifies(self, base: Path, threads: list[str], *, rate: int = 0) -> Figure:
+        chosen = threads[: self.preset.rate_threads if rate else self.preset.modify_threads]
+        count = len(chosen) * self.preset.runs
+        folder = self.work / f"manifests-modify-{rate}"
+        write_manifests(folder, chosen, self.preset.runs, metadata="changed")
+        label = f"modify-{rate}"
+        with emulator(self.fresh_state(base, label), self.latency_ms, rate) as url:
+            figure = timed(f"apply {count:,} modifies" + (f" at {rate}/s" if rate else ""),
+                           ["apply", str(folder), "--auto-approve", *self.flags()], url,
+                           minimum=len(chosen) + count, latency_ms=self.latency_ms,
+                           concurrency=self.concurrency, target="≤ 1.3×")
+            stats = emulator_stats(url) or {}
+        if not rate:
+            return figure
+        allowed = figure.seconds * rate
+        limited = stats.get("429", 0)
+        share = figure.requests / allowed if allowed else 0.0
+        note = (f"{share:.0%} of the allowed rate, {limited} answered 429 "
+                f"({limited / max(figure.requests, 1):.1%})")
+        return Figure(figure.name, figure.seconds, figure.requests, figure.requests / rate,
+                      "≥ 95% of rate, < 1% 429", figure.peak_mib, note)
+
+    def sdk(self, base: Path, threads: list[str]) -> float:
+        sample = threads[: self.preset.sdk_threads]
+        with emulator(self.fresh_state(base, "sdk"), self.latency_ms) as url:
+            return sdk_loop(url, sample) * len(threads) / len(sample)
+
+    def validate(self) -> Figure:
+        runs = self.preset.validate_runs
+        threads = [f"thread_{i:06d}" for i in range(runs // self.preset.runs)]
+        folder = self.work / "manifests-validate"
+        write_manifests(folder, threads, self.preset.runs)
+        seconds, cpu, peak, _ = run_command(["validate", str(folder)], dict(os.environ))
+        return Figure(f"validate {runs:,} runs in {FILES} files", seconds, 0, 0.0,
+                      "< 3 s CPU at 100,000", peak, f"{cpu:.2f} s CPU")
+
+
+def startup(repeat: int = 5) -> float:
+    """The fastest of ``repeat`` runs of ``reconciler --help``."""
+    return min(run_command(["--help"], dict(os.environ))[0] for _ in range(repeat))
+
+
+def table(figures: Sequence[Figure]) -> str:
+    rows = [f"{'command':<44} {'requests':>9} {'ideal':>8} {'measured':>9} {'ratio':>6} "
+            f"{'peak':>8}  target"]
+    for f in figures:
+        ideal = f"{f.ideal:.2f} s" if f.ideal else "—"
+        ratio = f"{f.ratio:.2f}×" if f.ideal else "—"
+        rows.append(f"{f.name:<44} {f.requests or '—':>9} {ideal:>8} {f.seconds:>7.2f} s "
+                    f"{ratio:>6} {f.peak_mib:>5.0f} MiB  {f.target}"
+                    + (f"  ({f.note})" if f.note else ""))
+    return "\n".join(rows)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--preset", choices=sorted(PRESETS), default="small")
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    preset = PRESETS[args.preset]
+    with tempfile.TemporaryDirectory(prefix="reconciler-e2e-bench-") as tmp:
+        bench = Bench(preset, Path(tmp), args.latency_ms, args.concurrency)
+        started = time.perf_counter()
+        base = bench.work / "seeded.sqlite"
+        threads = asyncio.run(seed(base, preset.threads, preset.runs))
+        print(f"seeded {preset.threads:,} threads × {preset.runs} runs in "
+              f"{time.perf_counter() - started:.1f} s; latency {args.latency_ms:g} ms, "
+              f"concurrency {args.concurrency}, {os.cpu_count()} CPUs")
+        figures = [bench.plan(base, threads, "plan", "≤ 1.25×")]
+        sdk = bench.sdk(base, threads)
+        figures.append(Figure(f"SDK loop over the same {len(threads):,} threads", sdk,
+                              len(threads), len(threads) * args.latency_ms / 1000,
+                              "reconciler ≥ 20× faster", 0.0,
+                              f"reconciler is {sdk / figures[0].seconds:.1f}× faster"))
+        if preset.big_threads:
+            big = bench.work / "big.sqlite"
+            big_threads = asyncio.run(seed(big, preset.big_threads, preset.runs))
+            figures.append(bench.plan(big, big_threads, "big", "≤ 1.5×, < 1 GiB"))
+        figures.append(bench.apply_creates(base, threads))
+        figures.append(bench.apply_modifies(base, threads))
+        figures.append(bench.apply_modifies(base, threads, rate=preset.rate))
+        figures.append(bench.validate())
+        figures.append(Figure("reconciler --help (fastest of 5)", startup(), 0, 0.0,
+                              "< 0.12 s", 0.0))
+        print(table(figures))
+        print(f"whole bench: {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
