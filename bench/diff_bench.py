@@ -15,7 +15,7 @@ from collections.abc import Callable
 from reconciler import identity
 from reconciler.cli import GC_THRESHOLDS
 from reconciler.model import DesiredRun, LiveRun, LiveState, ThreadState
-from reconciler.plan import PlanOptions, plan
+from reconciler.planning import PlanOptions, plan
 
 PROJECT = "bench"
 RUNS_PER_THREAD = 20

@@ -34,7 +34,7 @@ from reconciler.client import AssistantsClient, ClientSettings
 from reconciler.errors import AmbiguousResultError
 from reconciler.live import plan_from_api
 from reconciler.model import DesiredRun
-from reconciler.plan import PlanOptions
+from reconciler.planning import PlanOptions
 
 PROJECT = "bench"
 

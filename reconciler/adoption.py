@@ -14,7 +14,7 @@ from reconciler.apply import Applier, Outcome
 from reconciler.changes import Change, Reason
 from reconciler.client import AssistantsClient
 from reconciler.errors import ApplyError
-from reconciler.plan import Plan, PlanOptions
+from reconciler.planning import Plan, PlanOptions
 
 __all__ = ["adopt_runs", "adoption_advice", "adoption_plan", "announced"]
 

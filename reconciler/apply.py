@@ -53,7 +53,7 @@ from reconciler.outcomes import (
     SilentHooks,
     WaitResult,
 )
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 from reconciler.runs import run_from_api
 
 __all__ = [

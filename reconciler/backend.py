@@ -25,10 +25,10 @@ from reconciler.client import (
     validate_base_url,
 )
 from reconciler.config import CONFIG_FILE, AuthMode, ProjectConfig, project_name_problem
+from reconciler.defaults import DEFAULT_EMULATOR_STATE
 from reconciler.errors import ConfigError
-from reconciler.plan import Binding, Plan
+from reconciler.planning import Binding, Plan
 
-DEFAULT_EMULATOR_STATE = ".reconciler/emulator.sqlite"
 EMULATOR_SCHEME = "emulator:"
 DEFAULT_CONCURRENCY = 16
 DEFAULT_REQUEST_TIMEOUT = 60.0

@@ -9,20 +9,43 @@ code calls ``sys.exit``. Usage errors exit 1: 2 means "changes present" (--detai
 from __future__ import annotations
 
 import gc
+import importlib.util
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler import __version__, flags, terminal, workflow
-from reconciler.backend import BackendFlags
+from reconciler import __version__, flags
+from reconciler.defaults import PLAN_FORMATS as FORMATS
+from reconciler.defaults import VALIDATE_FORMATS
 from reconciler.errors import ManifestError, ReconcilerError
-from reconciler.flags import backend_options, lock_options
-from reconciler.outputs import VALIDATE_FORMATS, show_drift, show_plan, validate_manifests
-from reconciler.saved import read_plan_file
-from reconciler.terminal import FORMATS, Settings, render
+from reconciler.flags import Settings, backend_options, lock_options
+from reconciler.redact import redacted_output
+
+
+def _lazy(name: str) -> ModuleType:
+    """``name``, executed on first use: ``reconciler --help`` never pays for the layers below
+    (the HTTP client, YAML, JSON Schema, rich) that only a command's work needs."""
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    assert spec is not None and spec.loader is not None, name
+    spec.loader = importlib.util.LazyLoader(spec.loader)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+if TYPE_CHECKING:
+    from reconciler import outputs, saved, terminal, workflow
+    from reconciler.backend import BackendFlags
+else:
+    outputs, saved = _lazy("reconciler.outputs"), _lazy("reconciler.saved")
+    terminal, workflow = _lazy("reconciler.terminal"), _lazy("reconciler.workflow")
 
 EXIT_OK = 0
 EXIT_ERROR = 1
@@ -34,7 +57,8 @@ EXIT_CHANGES = 2
 #: that free nothing (``bench/diff_bench.py`` prints both figures).
 GC_THRESHOLDS = (200_000, 30, 30)
 
-_err = terminal.err
+def _err(message: str) -> None:
+    click.echo(message, err=True)
 
 
 class ChangesPresent(Exception):
@@ -78,8 +102,8 @@ def cli(ctx: click.Context, debug: bool, color: bool | None, quiet: bool, verbos
                    "schemas/validate-result.schema.json.")
 def validate(paths: tuple[str, ...], fmt: str) -> int:
     """Check manifests against the schema and the API's limits; no API calls."""
-    valid = validate_manifests(paths, fmt, echo=click.echo, warn=_err,
-                               problems=terminal.render_problems)
+    valid = outputs.validate_manifests(paths, fmt, echo=click.echo, warn=_err,
+                                       problems=terminal.render_problems)
     return EXIT_OK if valid else EXIT_ERROR
 
 
@@ -94,9 +118,10 @@ def plan_command(paths: tuple[str, ...], **kwargs: Any) -> int:
     result = workflow.make_plan(paths, _flags(kwargs), flags.plan_flags(kwargs), output.out,
                                 _err, reading=terminal.reading)
     if output.drift_only:
-        show_drift(result, output.fmt, color=terminal.use_color(), echo=click.echo)
+        outputs.show_drift(result, output.fmt, color=terminal.use_color(), echo=click.echo)
     else:
-        show_plan(result, output, render, echo=click.echo, warn=_err, note=terminal.note)
+        outputs.show_plan(result, output, terminal.render, echo=click.echo, warn=_err,
+                          note=terminal.note)
     found = result.drifted if output.drift_only else result.has_changes
     if output.detailed_exitcode and found:
         raise ChangesPresent()
@@ -127,7 +152,7 @@ def apply(paths: tuple[str, ...], auto_approve: bool, **kwargs: Any) -> int:
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="text", show_default=True)
 def show(planfile: str, fmt: str) -> int:
     """Render a saved plan file."""
-    click.echo(render(read_plan_file(planfile), fmt))
+    click.echo(terminal.render(saved.read_plan_file(planfile), fmt))
     return EXIT_OK
 
 
@@ -281,7 +306,7 @@ def run(argv: Sequence[str] | None = None) -> int:
     Standard output and standard error pass through one redactor for the whole command, so no
     secret reaches the terminal or a log, whoever prints it.
     """
-    with terminal.redacted_output():
+    with redacted_output():
         return _run(list(sys.argv[1:] if argv is None else argv))
 
 

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from reconciler.defaults import MAX_CONCURRENCY, MAX_WAIT_SECONDS
 from reconciler.manifest import Problem, suggest
 from reconciler.model import SourceLocation
 
@@ -43,8 +44,6 @@ __all__ = [
 ]
 
 CONFIG_FILE = "reconciler.toml"
-#: The most requests in flight at once, from ``--concurrency`` or the file alike.
-MAX_CONCURRENCY = 1024
 PROJECT_PATTERN = re.compile(r"[a-z0-9][a-z0-9._-]*\Z")
 PROJECT_MAX_LENGTH = 64
 #: A config file is a few lines; anything larger is not one.
@@ -57,8 +56,6 @@ _KEYS = (
     "settle_window", "request_timeout", "ca_bundle", "allow_insecure_http", "max_creates",
 )
 _LOCK_SCHEMES = ("postgresql", "postgres")
-#: Longest wait accepted for the lock or the settle window: a day.
-MAX_WAIT_SECONDS = 86_400.0
 
 
 @dataclass(frozen=True)

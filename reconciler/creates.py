@@ -28,7 +28,7 @@ from reconciler.journal import Intent, IntentJournal
 from reconciler.live import read_thread
 from reconciler.model import LiveRun
 from reconciler.outcomes import ApplyHooks
-from reconciler.plan import index_thread
+from reconciler.planning import index_thread
 
 __all__ = ["Clock", "CreateOptions", "CreatedMeanwhile", "Creator", "Sleep", "new_attempt_id"]
 

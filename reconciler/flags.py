@@ -9,17 +9,37 @@ and the functions below turn what click parsed into the application layer's valu
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from reconciler.backend import DEFAULT_EMULATOR_STATE, BackendFlags
-from reconciler.config import MAX_CONCURRENCY, MAX_WAIT_SECONDS
-from reconciler.outputs import PLAN_FORMATS, PlanOutput
-from reconciler.project import ApplyFlags, PlanFlags
-from reconciler.session import LockFlags
+from reconciler.defaults import (
+    DEFAULT_EMULATOR_STATE,
+    MAX_CONCURRENCY,
+    MAX_WAIT_SECONDS,
+    PLAN_FORMATS,
+)
+
+if TYPE_CHECKING:  # the values' modules are imported when a command runs, not at --help
+    from reconciler.backend import BackendFlags
+    from reconciler.outputs import PlanOutput
+    from reconciler.project import ApplyFlags, PlanFlags
+    from reconciler.session import LockFlags
 
 Decorator = Callable[[Callable[..., Any]], Any]
+
+
+@dataclass
+class Settings:
+    """Options shared by every command, collected on the click context."""
+
+    debug: bool = False
+    color: bool | None = None  # None: colour when stdout is a terminal
+    emulator: bool = False  # `reconciler --emulator plan …` as well as `plan … --emulator`
+    argv: list[str] | None = None  # the command line, for the lock's holder record
+    quiet: bool = False  # --quiet: only the result, warnings and errors
+    verbose: bool = False  # --verbose: every request on stderr
 
 
 def stack(*options: Decorator) -> Decorator:
@@ -87,6 +107,8 @@ plan_output_options = stack(
 def plan_output(kwargs: dict[str, Any]) -> PlanOutput:
     """Take :data:`plan_output_options`' values out of ``kwargs``; refuse what cannot go
     together before anything is read."""
+    from reconciler.outputs import PlanOutput
+
     output = PlanOutput(
         fmt=kwargs.pop("fmt"), out=kwargs.pop("out"), out_dir=kwargs.pop("out_dir"),
         max_comments=kwargs.pop("max_comments"), drift_only=kwargs.pop("drift_only"),
@@ -171,6 +193,8 @@ serve_options = stack(
 
 def backend_flags(kwargs: dict[str, Any], emulator: bool = False) -> BackendFlags:
     """Take :data:`backend_options`' values out of ``kwargs`` (``emulator``: the group's)."""
+    from reconciler.backend import BackendFlags
+
     return BackendFlags(
         emulator=kwargs.pop("emulator") or emulator,
         emulator_state=kwargs.pop("emulator_state"), base_url=kwargs.pop("base_url"),
@@ -182,11 +206,15 @@ def backend_flags(kwargs: dict[str, Any], emulator: bool = False) -> BackendFlag
 
 def lock_flags(kwargs: dict[str, Any]) -> LockFlags:
     """Take :data:`lock_options`' values out of ``kwargs``."""
+    from reconciler.session import LockFlags
+
     return LockFlags(enabled=kwargs.pop("lock_enabled"), timeout=kwargs.pop("lock_timeout"))
 
 
 def plan_flags(kwargs: dict[str, Any]) -> PlanFlags:
     """Take :func:`plan_options`' values out of ``kwargs``."""
+    from reconciler.project import PlanFlags
+
     return PlanFlags(
         prune=kwargs.pop("prune"), allow_empty=kwargs.pop("allow_empty"),
         targets=frozenset(kwargs.pop("targets")), recreate_unmarked=kwargs.pop("recreate_unmarked"),
@@ -195,6 +223,8 @@ def plan_flags(kwargs: dict[str, Any]) -> PlanFlags:
 
 def apply_flags(kwargs: dict[str, Any]) -> ApplyFlags:
     """Take :data:`apply_options`' values out of ``kwargs``."""
+    from reconciler.project import ApplyFlags
+
     return ApplyFlags(
         wait=kwargs.pop("wait"), timeout=kwargs.pop("timeout"),
         settle_window=kwargs.pop("settle_window"), poll_interval=kwargs.pop("poll_interval"),

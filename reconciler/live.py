@@ -15,7 +15,14 @@ from typing import Any, TypeAlias
 from reconciler.client import AssistantsClient
 from reconciler.errors import NotFoundError
 from reconciler.model import DesiredRun, LiveState, ThreadState
-from reconciler.plan import Plan, PlanOptions, ThreadPlan, assemble, desired_by_thread, plan_thread
+from reconciler.planning import (
+    Plan,
+    PlanOptions,
+    ThreadPlan,
+    assemble,
+    desired_by_thread,
+    plan_thread,
+)
 from reconciler.runs import thread_state
 
 #: Told ``(threads read so far, threads to read)`` as each thread's runs arrive: the hook a

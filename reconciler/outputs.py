@@ -12,10 +12,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from reconciler.defaults import PLAN_FORMATS, VALIDATE_FORMATS
 from reconciler.errors import ConfigError
 from reconciler.files import write_text_file
 from reconciler.manifest import Problem
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 from reconciler.project import check_manifests, load_desired, load_project_config
 from reconciler.render.markdown import COMMENT_LIMIT
 
@@ -26,10 +27,6 @@ __all__ = [
 
 Say = Callable[[str], None]
 
-#: How ``plan`` (and ``show``) can print a plan.
-PLAN_FORMATS = ("text", "json", "markdown", "github")
-#: What ``validate --format`` prints: sentences, workflow commands, or a JSON array.
-VALIDATE_FORMATS = ("text", "github", "json")
 
 
 @dataclass(frozen=True)

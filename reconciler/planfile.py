@@ -28,7 +28,7 @@ from reconciler.changes import (
 )
 from reconciler.errors import PlanFileError
 from reconciler.model import JSON
-from reconciler.plan import PLAN_FORMAT_VERSION, Binding, Plan, PlanOptions
+from reconciler.planning import PLAN_FORMAT_VERSION, Binding, Plan, PlanOptions
 from reconciler.schemas import load_schema
 
 __all__ = ["PlanFileError", "plan_from_dict", "plan_from_json", "plan_to_dict"]

@@ -20,7 +20,7 @@ from reconciler.errors import ConfigError, ManifestError
 from reconciler.live import ThreadsRead, plan_from_api
 from reconciler.manifest import ManifestSet, Problem, load_manifests, read_sources
 from reconciler.model import DesiredRun
-from reconciler.plan import Plan, PlanOptions
+from reconciler.planning import Plan, PlanOptions
 
 
 @dataclass(frozen=True)

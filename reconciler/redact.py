@@ -10,8 +10,10 @@ into a traceback: each is caught here, in its plain, URL-encoded and base64 form
 from __future__ import annotations
 
 import base64
+import contextlib
 import os
-from collections.abc import Iterable, Mapping
+import sys
+from collections.abc import Iterable, Iterator, Mapping
 from typing import TextIO
 from urllib.parse import quote, unquote, urlsplit
 
@@ -89,3 +91,17 @@ class RedactingStream:
 
     def __getattr__(self, name: str) -> object:  # isatty, fileno, flush, encoding, …
         return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def redacted_output(redactor: Redactor | None = None) -> Iterator[None]:
+    """Standard output and standard error through one redactor (from the environment) for the
+    whole command, so no secret reaches the terminal or a log, whoever prints it."""
+    redactor = Redactor.from_env() if redactor is None else redactor
+    out, error = sys.stdout, sys.stderr
+    sys.stdout = RedactingStream(out, redactor)
+    sys.stderr = RedactingStream(error, redactor)
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, error

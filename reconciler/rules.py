@@ -1,6 +1,6 @@
 """The planner's rules for one declared run against its live run (PRODUCT.md §5).
 
-Pure: :func:`reconciler.plan.plan_thread` calls :class:`Planner` once per declared run and
+Pure: :func:`reconciler.planning.plan_thread` calls :class:`Planner` once per declared run and
 orders what it returns. Most of a large plan is the no-op of an unchanged run, so that path
 allocates little: one header over shared payloads and reason tuples.
 """

@@ -14,8 +14,8 @@ from reconciler.client import AssistantsClient
 from reconciler.errors import PlanFileError, StalePlanError
 from reconciler.files import write_text_file
 from reconciler.live import ThreadsRead, read_live_state
-from reconciler.plan import Plan, fingerprint
 from reconciler.planfile import plan_from_dict
+from reconciler.planning import Plan, fingerprint
 from reconciler.render import render_json
 
 #: A plan file is a few megabytes at most; a larger file is not read as one.

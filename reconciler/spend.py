@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from reconciler.changes import Change, Create, Replace
 from reconciler.model import JSON
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 
 __all__ = ["Ceilings", "Spend", "ceilings", "creates", "max_creates_refusal", "plan_spend"]
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from reconciler import identity
 from reconciler.model import LiveRun, LiveState, ThreadState
-from reconciler.plan import index_thread
+from reconciler.planning import index_thread
 
 __all__ = ["ProjectStatus", "Role", "RunEntry", "ThreadStatus", "project_status"]
 

@@ -15,7 +15,6 @@ import logging
 import os
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -25,11 +24,12 @@ from rich.console import Console
 from reconciler import session
 from reconciler.client import REQUEST_LOG
 from reconciler.errors import ConfigError
+from reconciler.flags import Settings
 from reconciler.live import ThreadsRead
 from reconciler.outputs import PLAN_FORMATS
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 from reconciler.progress import LiveProgress, PlainProgress, QuietProgress, ThreadCounter
-from reconciler.redact import RedactingStream, Redactor
+from reconciler.redact import Redactor
 from reconciler.render import render_json, render_markdown, render_text
 from reconciler.workflow import Terminal, not_counting
 
@@ -38,18 +38,6 @@ if TYPE_CHECKING:
     from reconciler.manifest import Problem
 
 FORMATS = PLAN_FORMATS
-
-
-@dataclass
-class Settings:
-    """Options shared by every command, collected on the click context."""
-
-    debug: bool = False
-    color: bool | None = None  # None: colour when stdout is a terminal
-    emulator: bool = False  # `reconciler --emulator plan …` as well as `plan … --emulator`
-    argv: list[str] | None = None  # the command line, for the lock's holder record
-    quiet: bool = False  # --quiet: only the result, warnings and errors
-    verbose: bool = False  # --verbose: every request on stderr
 
 
 def settings() -> Settings:
@@ -186,20 +174,6 @@ def current(
         progress=lambda: progress_view(color), color=color, reading=reading,
         show_plan=not (settings().quiet and auto_approve),
     )
-
-
-@contextlib.contextmanager
-def redacted_output(redactor: Redactor | None = None) -> Iterator[None]:
-    """Standard output and standard error through one redactor (from the environment) for the
-    whole command, so no secret reaches the terminal or a log, whoever prints it."""
-    redactor = Redactor.from_env() if redactor is None else redactor
-    out, error = sys.stdout, sys.stderr
-    sys.stdout = RedactingStream(out, redactor)
-    sys.stderr = RedactingStream(error, redactor)
-    try:
-        yield
-    finally:
-        sys.stdout, sys.stderr = out, error
 
 
 def describe_lock(folder: Path, status: LockStatus) -> str:

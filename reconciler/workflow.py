@@ -32,7 +32,7 @@ from reconciler.errors import ApplyError, ConfigError, LimitError
 from reconciler.files import write_text_file
 from reconciler.live import ThreadsRead, list_thread_runs, read_live_state
 from reconciler.manifest import ManifestSet
-from reconciler.plan import Plan, PlanOptions
+from reconciler.planning import Plan, PlanOptions
 from reconciler.project import (
     ApplyFlags,
     PlanFlags,

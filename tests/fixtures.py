@@ -25,7 +25,7 @@ from reconciler.model import (
     ThreadState,
     ToolCall,
 )
-from reconciler.plan import Plan, PlanOptions, plan
+from reconciler.planning import Plan, PlanOptions, plan
 
 # --- the pure core: desired and live runs, plans ---
 

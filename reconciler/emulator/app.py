@@ -11,14 +11,16 @@ app works without lifespan events (``httpx.ASGITransport`` sends none).
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import threading
+from collections import Counter
 from types import SimpleNamespace
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from reconciler.emulator.config import EmulatorConfig
 from reconciler.emulator.errors import EmulatorError, GatewayError
@@ -154,6 +156,10 @@ async def _dispatch(request: Request, holder: EmulatorHolder) -> Response:
     return JSONResponse(result, headers=headers)
 
 
+#: Where the emulator tells how many answers it sent, by status (outside the API's paths).
+STATS_PATH = "/_emulator/stats"
+
+
 class EmulatorApp:
     """The emulator as an ASGI app: the knobs around one endpoint that answers every request.
 
@@ -166,12 +172,33 @@ class EmulatorApp:
         self.holder = EmulatorHolder(config)
         self.state = SimpleNamespace(emulator=self.holder)
         self._app = KnobsMiddleware(self._endpoint, config=config)
+        #: Answers sent, by status code: ``GET /_emulator/stats`` (benchmarks count requests
+        #: and 429s with it; the API's own paths never start with an underscore).
+        self.answered: Counter[int] = Counter()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
             await self._lifespan(receive, send)
         elif scope["type"] == "http":
-            await self._app(scope, receive, send)
+            if scope["path"] == STATS_PATH and scope["method"] == "GET":
+                await self._stats(send)
+                return
+
+            async def counted(message: Message) -> None:
+                if message["type"] == "http.response.start":
+                    self.answered[int(message["status"])] += 1
+                await send(message)
+
+            await self._app(scope, receive, counted)
+
+    async def _stats(self, send: Send) -> None:
+        body = json.dumps({
+            "requests": sum(self.answered.values()),
+            "by_status": {str(code): n for code, n in sorted(self.answered.items())},
+        }).encode()
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": body})
 
     async def _endpoint(self, scope: Scope, receive: Receive, send: Send) -> None:
         response = await _dispatch(Request(scope, receive), self.holder)

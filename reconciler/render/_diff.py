@@ -28,7 +28,7 @@ from reconciler.changes import (
     ToolOutput,
 )
 from reconciler.model import CANCELLABLE_STATUSES, JSON, RUN_FIELDS
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 from reconciler.spend import ceilings, plan_spend
 
 #: Strings longer than this (or with a newline) are shown as blocks and diffed line by line.

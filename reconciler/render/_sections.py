@@ -26,7 +26,7 @@ from reconciler.changes import (
     SubmitToolOutputs,
 )
 from reconciler.model import JSON
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 from reconciler.render._diff import (
     KNOWN_AFTER,
     Line,

@@ -15,7 +15,7 @@ from collections import Counter
 from typing import Any
 
 from reconciler.changes import Change, Drift, FieldChange
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 from reconciler.render._diff import Line, field_lines, partial_note
 
 __all__ = ["DRIFT_FORMATS", "DRIFT_KINDS", "DRIFT_REPORT_VERSION", "drift_to_dict", "render_drift"]

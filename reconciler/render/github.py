@@ -19,7 +19,7 @@ from collections.abc import Sequence
 
 from reconciler.changes import Action, Change
 from reconciler.manifest import Problem
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 from reconciler.render._diff import headline, is_warning, reason_text, summary_line
 
 __all__ = [

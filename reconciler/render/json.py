@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from reconciler.plan import Plan
 from reconciler.planfile import plan_to_dict
+from reconciler.planning import Plan
 
 __all__ = ["render_json"]
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 from reconciler.render._diff import partial_note, spend_line, summary_line, unchanged_line
 from reconciler.render._sections import (
     CLOSING,

@@ -7,7 +7,7 @@ is a terminal), so the same text without colour is what logs and tests see.
 from __future__ import annotations
 
 from reconciler.changes import Action, Change
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 from reconciler.render._diff import (
     Line,
     ceilings_note,

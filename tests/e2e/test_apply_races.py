@@ -9,7 +9,7 @@ import pytest
 from reconciler.apply import Applier, ApplyOptions, Outcome
 from reconciler.client import AssistantsClient, ClientSettings
 from reconciler.model import DesiredRun, LiveState, ThreadState
-from reconciler.plan import Action, PlanOptions, plan
+from reconciler.planning import Action, PlanOptions, plan
 from tests.e2e.harness import KEY, THREAD_A, Api, BackgroundServer
 
 pytestmark = pytest.mark.e2e

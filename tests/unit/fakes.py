@@ -29,7 +29,7 @@ from reconciler.errors import (
 )
 from reconciler.journal import Intent, MemoryJournal
 from reconciler.model import ACTIVE_STATUSES, CANCELLABLE_STATUSES, CREATE_ONLY_FIELDS, LiveState
-from reconciler.plan import Change
+from reconciler.planning import Change
 from reconciler.runs import thread_state
 
 LOST_ANSWER = "the gateway answered 504 after the request was sent"

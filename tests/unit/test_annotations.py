@@ -23,7 +23,7 @@ import pytest
 from reconciler.changes import Change, Reason, Replace
 from reconciler.manifest import Problem
 from reconciler.model import DesiredState, SourceLocation, ToolCall
-from reconciler.plan import Plan, PlanOptions
+from reconciler.planning import Plan, PlanOptions
 from reconciler.project import check_manifests
 from reconciler.render.github import (
     escape_data,

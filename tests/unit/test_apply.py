@@ -20,7 +20,7 @@ from reconciler.changes import Create, Replace
 from reconciler.errors import NotFoundError, ThreadBusyError
 from reconciler.journal import Intent
 from reconciler.model import JSON, DesiredRun
-from reconciler.plan import Action, Plan, PlanOptions, Reason, index_thread, plan
+from reconciler.planning import Action, Plan, PlanOptions, Reason, index_thread, plan
 from tests.unit.fakes import (
     LOST_ANSWER,
     Answer,

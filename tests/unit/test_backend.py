@@ -10,7 +10,7 @@ from reconciler.backend import BackendFlags, bound_backend, resolve_backend
 from reconciler.client import ClientSettings
 from reconciler.config import ProjectConfig
 from reconciler.errors import ConfigError
-from reconciler.plan import Binding, Plan, PlanOptions
+from reconciler.planning import Binding, Plan, PlanOptions
 
 ENDPOINT = "https://my-resource.openai.azure.com/"
 VERSION = "2024-05-01-preview"

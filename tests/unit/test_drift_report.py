@@ -9,7 +9,7 @@ from jsonschema import Draft202012Validator
 
 from reconciler import identity
 from reconciler.model import LiveRun
-from reconciler.plan import Plan
+from reconciler.planning import Plan
 from reconciler.render.drift import drift_to_dict, render_drift, summary_line
 from reconciler.schemas import load_schema
 from tests.fixtures import desired, make, managed, state

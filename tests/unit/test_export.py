@@ -11,7 +11,7 @@ from reconciler import identity
 from reconciler.export import Export, ExportError, export_runs, run_name_for
 from reconciler.manifest import load_manifests
 from reconciler.model import DesiredRun, DesiredState, LiveState
-from reconciler.plan import PlanOptions, plan
+from reconciler.planning import PlanOptions, plan
 from reconciler.runs import thread_state
 from tests.fixtures import sent_metadata
 

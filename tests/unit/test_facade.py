@@ -26,3 +26,30 @@ def test_the_cli_starts_without_deepdiff_psycopg_or_the_emulator() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip()
     assert out == "[]"
+
+
+def test_the_facade_plan_is_the_planner_even_after_its_module_is_imported() -> None:
+    """The planner's module is ``reconciler.planning``: no submodule shadows a facade name."""
+    code = ("import reconciler.planning, reconciler.changes, reconciler.errors; "
+            "from reconciler import plan, Plan, Action; "
+            "print(callable(plan), plan.__module__, Plan.__module__, Action.__module__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.split()
+    assert out == ["True", "reconciler.planning", "reconciler.planning", "reconciler.changes"]
+
+
+def test_help_imports_only_click_and_the_command_line() -> None:
+    """``reconciler --help`` (and any usage error) needs no layer below the flags: the HTTP
+    client, YAML, JSON Schema, rich and the core load only when a command runs."""
+    code = ("import sys\n"
+            "sys.argv = ['reconciler', '--help']\n"
+            "from reconciler.cli import run\n"
+            "code = run(['--help'])\n"
+            "heavy = ('httpx', 'yaml', 'jsonschema', 'rich', 'deepdiff', 'reconciler.planning',\n"
+            "         'reconciler.workflow', 'reconciler.client', 'reconciler.manifest')\n"
+            "loaded = [m for m in heavy if m in sys.modules\n"
+            "          and type(sys.modules[m]).__name__ != '_LazyModule']\n"
+            "print(code, sorted(loaded))\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip().splitlines()[-1]
+    assert out == "0 []"

@@ -24,7 +24,7 @@ from reconciler.changes import (
     SubmitToolOutputs,
     ToolOutput,
 )
-from reconciler.plan import Plan, PlanOptions
+from reconciler.planning import Plan, PlanOptions
 from reconciler.redact import Redactor
 from reconciler.render import render_markdown, render_markdown_comments
 from reconciler.render.markdown import COMMENT_LIMIT

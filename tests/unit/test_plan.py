@@ -24,7 +24,7 @@ from reconciler.model import (
     ThreadState,
     ToolCall,
 )
-from reconciler.plan import PlanOptions, fingerprint, plan
+from reconciler.planning import PlanOptions, fingerprint, plan
 from tests.fixtures import (
     PROJECT,
     SPEC,

@@ -21,8 +21,8 @@ from reconciler.changes import (
     SubmitToolOutputs,
     ToolOutput,
 )
-from reconciler.plan import Binding, Plan, PlanOptions
 from reconciler.planfile import PlanFileError, plan_from_dict, plan_from_json, plan_to_dict
+from reconciler.planning import Binding, Plan, PlanOptions
 from reconciler.schemas import load_schema
 from tests.fixtures import busy_plan
 
@@ -155,7 +155,7 @@ def test_the_saved_plan_format_is_pinned() -> None:
     import hashlib
 
     from reconciler.model import DesiredRun, LiveState, ThreadState
-    from reconciler.plan import plan
+    from reconciler.planning import plan
 
     computed = plan(
         [DesiredRun("thread_a", "report", {"assistant_id": "asst_1"}, metadata={"team": "x"})],

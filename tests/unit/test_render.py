@@ -7,8 +7,8 @@ import re
 
 from reconciler.changes import Change, Drift, FieldChange, Modify, NoOp
 from reconciler.model import DesiredRun, ToolCall
-from reconciler.plan import Plan, PlanOptions
 from reconciler.planfile import plan_to_dict
+from reconciler.planning import Plan, PlanOptions
 from reconciler.render import render_json, render_markdown, render_text
 from tests.fixtures import SPEC, busy_plan, desired, make, managed, state, unmanaged
 

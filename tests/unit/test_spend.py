@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from reconciler.config import ProjectConfig, parse_config
-from reconciler.plan import Plan
 from reconciler.planfile import plan_from_dict, plan_to_dict
+from reconciler.planning import Plan
 from reconciler.render import render_markdown, render_text
 from reconciler.render._diff import ceilings_note, spend_line
 from reconciler.spend import Ceilings, Spend, ceilings, creates, max_creates_refusal, plan_spend
