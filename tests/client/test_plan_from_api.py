@@ -10,7 +10,7 @@ from reconciler import identity
 from reconciler.client import AssistantsClient, ClientSettings
 from reconciler.live import plan_from_api, read_live_state
 from reconciler.model import DesiredRun
-from reconciler.plan import Action, PlanOptions, plan
+from reconciler.planning import Action, PlanOptions, plan
 
 
 def api_run(run_id: str, thread: str, name: str, spec: dict[str, object], created: int,
