@@ -9,11 +9,9 @@ code calls ``sys.exit``. Usage errors exit 1: 2 means "changes present" (--detai
 from __future__ import annotations
 
 import gc
-import importlib.util
 import sys
 import traceback
 from collections.abc import Sequence
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -23,29 +21,15 @@ from reconciler.defaults import PLAN_FORMATS as FORMATS
 from reconciler.defaults import VALIDATE_FORMATS
 from reconciler.errors import ManifestError, ReconcilerError
 from reconciler.flags import Settings, backend_options, lock_options
+from reconciler.lazy import lazy
 from reconciler.redact import redacted_output
-
-
-def _lazy(name: str) -> ModuleType:
-    """``name``, executed on first use: ``reconciler --help`` never pays for the layers below
-    (the HTTP client, YAML, JSON Schema, rich) that only a command's work needs."""
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    assert spec is not None and spec.loader is not None, name
-    spec.loader = importlib.util.LazyLoader(spec.loader)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
-
 
 if TYPE_CHECKING:
     from reconciler import outputs, saved, terminal, workflow
     from reconciler.backend import BackendFlags
 else:
-    outputs, saved = _lazy("reconciler.outputs"), _lazy("reconciler.saved")
-    terminal, workflow = _lazy("reconciler.terminal"), _lazy("reconciler.workflow")
+    outputs, saved = lazy("reconciler.outputs"), lazy("reconciler.saved")
+    terminal, workflow = lazy("reconciler.terminal"), lazy("reconciler.workflow")
 
 EXIT_OK = 0
 EXIT_ERROR = 1

@@ -42,6 +42,8 @@ _UNPRINTABLE = re.compile(
     "[^\x09\x0a\x0d\x20-\x7e\x85\xa0-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]"
 )
 _TAG = "tag:yaml.org,2002:"
+#: First characters of every plain scalar the core schema reads as other than text ("" too).
+_MAYBE_NOT_TEXT = frozenset({"", *"~nNtTfF+-.0123456789"})
 _NULL = re.compile(r"(?:~|null|Null|NULL)?\Z")
 _TRUE = frozenset({"true", "True", "TRUE"})
 _FALSE = frozenset({"false", "False", "FALSE"})
@@ -79,18 +81,23 @@ def parse_documents(file: str, text: str) -> tuple[list[Document], list[Problem]
     documents: list[Document] = []
     problems: list[Problem] = []
     builder: _DocumentBuilder | None = None
+    loader = _Loader(text)
     try:
-        for event in yaml.parse(text, Loader=_Loader):
-            if isinstance(event, yaml.DocumentStartEvent):
+        while True:  # the parser's own loop: yaml.parse adds two Python calls per event
+            event = loader.get_event()
+            kind = type(event)
+            if kind is yaml.DocumentStartEvent:
                 builder = _DocumentBuilder(file, _mark(file, event.start_mark))
-            elif isinstance(event, yaml.DocumentEndEvent):
+            elif kind is yaml.DocumentEndEvent:
                 if builder is not None:
                     problems.extend(builder.problems)
                     document = builder.finish()
                     if document is not None:
                         documents.append(document)
                 builder = None
-            elif builder is not None:
+            elif kind is yaml.StreamEndEvent or event is None:
+                break
+            elif builder is not None and not builder.aborted:
                 builder.feed(event)
     except yaml.MarkedYAMLError as exc:
         if builder is not None:
@@ -100,6 +107,8 @@ def parse_documents(file: str, text: str) -> tuple[list[Document], list[Problem]
         position = getattr(exc, "position", 0)
         where = location_of_offset(file, text, min(int(position), len(text)))
         problems.append(Problem(where, f"cannot read YAML: {exc}"))
+    finally:
+        loader.dispose()
     return documents, problems
 
 
@@ -128,6 +137,7 @@ class _Frame:
     path: DocPath
     value: Any
     anchor: str | None
+    mapping: bool  # the value is a dict (asked for every event: a field, not isinstance)
     size: int = 1
     # Mappings only: the key waiting for its value, where keys were written, merges (<<).
     key: str | None = None
@@ -136,10 +146,6 @@ class _Frame:
     key_at: SourceLocation | None = None
     seen_keys: dict[str, SourceLocation] = field(default_factory=dict)
     merges: list[tuple[JSON, SourceLocation]] = field(default_factory=list)
-
-    @property
-    def is_mapping(self) -> bool:
-        return isinstance(self.value, dict)
 
 
 class _DocumentBuilder:
@@ -176,15 +182,17 @@ class _DocumentBuilder:
             self.problems.append(abort.args[0])
 
     def _feed(self, event: Any) -> None:
-        where = _mark(self.file, event.start_mark)
-        top = self.stack[-1] if self.stack else None
-        if isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+        kind = type(event)
+        if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
             self._close()
             return
-        if top is not None and top.is_mapping and top.key is None:
+        mark = event.start_mark
+        where = SourceLocation(self.file, mark.line + 1, mark.column + 1)
+        top = self.stack[-1] if self.stack else None
+        if top is not None and top.mapping and top.key is None:
             self._take_key(top, event, where)
             return
-        if isinstance(event, yaml.ScalarEvent):
+        if kind is yaml.ScalarEvent:
             path = self._child_path()
             self.values[path] = where
             self._attach(self._scalar(event, path, where), 1, event.anchor)
@@ -212,7 +220,7 @@ class _DocumentBuilder:
             path = self._child_path()
             self._check_tag(event.tag, (expected,), path, where)
             self.values[path] = where
-            self.stack.append(_Frame(path, {} if is_mapping else [], event.anchor))
+            self.stack.append(_Frame(path, {} if is_mapping else [], event.anchor, is_mapping))
 
     def _take_key(self, frame: _Frame, event: Any, where: SourceLocation) -> None:
         if not isinstance(event, yaml.ScalarEvent):
@@ -245,7 +253,7 @@ class _DocumentBuilder:
         if not self.stack:
             return ()
         top = self.stack[-1]
-        if not top.is_mapping:
+        if not top.mapping:
             return (*top.path, len(top.value))
         assert top.key is not None
         if top.key_discarded or top.key_is_merge:
@@ -256,7 +264,7 @@ class _DocumentBuilder:
 
     def _close(self) -> None:
         frame = self.stack.pop()
-        if frame.is_mapping:
+        if frame.mapping:
             self._apply_merges(frame)
         self._attach(frame.value, frame.size, frame.anchor)
 
@@ -286,7 +294,7 @@ class _DocumentBuilder:
             return
         top = self.stack[-1]
         top.size += size
-        if not top.is_mapping:
+        if not top.mapping:
             top.value.append(value)
             return
         key = top.key
@@ -331,6 +339,8 @@ def resolve_plain_scalar(text: str) -> JSON:
     """Plain scalars: null, booleans, integers and finite floats; everything else is text.
 
     Public because ``export`` quotes exactly the strings this would read as something else."""
+    if text[:1] not in _MAYBE_NOT_TEXT:  # most values: names, ids, prose
+        return text
     if _NULL.match(text):
         return None
     if text in _TRUE:
