@@ -24,8 +24,10 @@ The package's public face; import from here, not from the rooms, which are:
   (``error_from_response``);
 - ``retry``: how a request may be retried, server wait hints, backoff (``retry_delay``);
 - ``reading``: one answer read off the wire, bounded and decompressed, then interpreted;
-- ``http_client``: ``HttpClient``, the only code that sends requests (pools, 429 gate, the
-  deadline of each attempt, retries);
+- ``pacing``: ``Pacer``, request starts spaced from the rate-limit headers once the allowance
+  runs low (no delay while plenty remains);
+- ``http_client``: ``HttpClient``, the only code that sends requests (pools, 429 gate, pacing,
+  the deadline of each attempt, retries);
 - ``trace``: the request hook, each attempt reported to ``REQUEST_LOG`` as a
   ``RequestRecord`` (``--verbose`` attaches a handler);
 - ``assistants``: ``AssistantsClient``, the run and thread endpoints, and run-list paging.
@@ -35,7 +37,7 @@ from __future__ import annotations
 
 from reconciler.client.answers import error_from_response
 from reconciler.client.assistants import AssistantsClient
-from reconciler.client.http_client import BETA_HEADER, Sleep
+from reconciler.client.http_client import BETA_HEADER, Clock, Sleep
 from reconciler.client.reading import JSONObject
 from reconciler.client.retry import retry_delay
 from reconciler.client.settings import (
@@ -55,6 +57,7 @@ __all__ = [
     "AssistantsClient",
     "AuthStyle",
     "ClientSettings",
+    "Clock",
     "JSONObject",
     "RequestRecord",
     "Sleep",

@@ -1,7 +1,9 @@
-"""The only code that sends HTTP: pooled connections, the 429 gate, one request and its retries.
+"""The only code that sends HTTP: pooled connections, the 429 gate and pacing, one request and
+its retries.
 
 Why its own client rather than the official SDK: bounded concurrency over a few small
-connection pools, a rate-limit gate shared by every request in flight, and a retry policy
+connection pools, a rate-limit gate shared by every request in flight, starts paced from the
+rate-limit headers (see :mod:`reconciler.client.pacing`), and a retry policy
 that knows a ``createRun`` is not idempotent (see :mod:`reconciler.client.retry`). Every
 attempt has one deadline for connect, send and the whole answer, and a retry only what is
 left of the request's ``max_retry_time``; every transport fault becomes a typed error here.
@@ -21,6 +23,7 @@ import httpx
 
 from reconciler import errors
 from reconciler.client.answers import _with_message
+from reconciler.client.pacing import Pacer
 from reconciler.client.reading import JSONObject, _AnswerReader
 from reconciler.client.retry import (
     _AttemptFailedError,
@@ -47,6 +50,7 @@ _KEEPALIVE_EXPIRY = 4.0  # seconds an idle connection is kept for reuse
 BETA_HEADER = ("OpenAI-Beta", "assistants=v2")
 
 Sleep: TypeAlias = Callable[[float], Awaitable[None]]
+Clock: TypeAlias = Callable[[], float]
 
 def _headers(settings: ClientSettings) -> dict[str, str]:
     """What every request carries: the beta opt-in, the key as the host's style wants it."""
@@ -127,8 +131,9 @@ class HttpClient:
     """Requests to one API host; :class:`AssistantsClient` adds the endpoints.
 
     The settings and the base URL are checked (:func:`validate_base_url`) before anything
-    else. ``transport`` is the seam for tests and the in-process emulator; ``sleep`` for
-    tests that must not wait.
+    else. ``transport`` is the seam for tests and the in-process emulator; ``sleep`` and
+    ``clock`` (monotonic seconds: the 429 gate, pacing, retry deadlines) for tests that must
+    not wait.
     """
 
     def __init__(
@@ -137,6 +142,7 @@ class HttpClient:
         *,
         transport: httpx.AsyncBaseTransport | None = None,
         sleep: Sleep = asyncio.sleep,
+        clock: Clock = time.monotonic,
     ) -> None:
         _check_settings(settings)
         url = validate_base_url(
@@ -153,6 +159,8 @@ class HttpClient:
         self.host = _authority(parts.hostname or "", parts.port)
         self._reader = _AnswerReader(settings, self.host, _v1_hint(url))
         self._sleep = sleep
+        self._clock = clock
+        self._pacer = Pacer(max_wait=settings.max_retry_wait)  # see reconciler.client.pacing
         self._semaphore = asyncio.Semaphore(max(1, settings.concurrency))
         self._not_before = 0.0  # monotonic time before which no request starts (429 gate)
         self.requests_sent = 0
@@ -187,8 +195,8 @@ class HttpClient:
         deadline: float | None = None
         while True:
             async with self._semaphore:
-                await self._wait_for_gate()
-                now = time.monotonic()
+                await self._wait_for_start()  # counted in flight by the pacer from here
+                now = self._clock()
                 if deadline is None:
                     deadline = now + settings.max_retry_time
                     budget = settings.timeout
@@ -204,6 +212,8 @@ class HttpClient:
                         )
                 except _AttemptFailedError as failed:
                     outcome = failed
+                finally:
+                    self._pacer.release()
             delay = self._delay_before_retry(outcome, attempt, deadline, retry, operation)
             attempt += 1
             await self._sleep(delay)
@@ -232,7 +242,7 @@ class HttpClient:
         if not retryable or attempt >= settings.max_retries:
             self._raise(failure, outcome.cause, retry, operation)
         tries = f"{attempt + 1} attempt{'s' if attempt else ''}"
-        remaining = deadline - time.monotonic()
+        remaining = deadline - self._clock()
         if hint is not None and hint > remaining:
             self._raise(_with_message(
                 failure,
@@ -287,6 +297,7 @@ class HttpClient:
             async with asyncio.timeout(budget):
                 response = await pool.send(request, stream=True)
                 answered, status = True, response.status_code
+                self._pacer.learn(response.headers, self._clock(), refused=status == 429)
                 try:
                     answer = await self._reader.read(response, operation)
                 finally:
@@ -385,11 +396,29 @@ class HttpClient:
             error = ApiConnectionError(f"{what} talking to {self.host}", operation=operation)
         return _AttemptFailedError(error, exc)
 
+    async def _wait_for_start(self) -> None:
+        """Wait out the 429 gate, then the pacer's start time, counted in flight once this
+        returns; a 429 that closes the gate meanwhile sends the request back to the gate."""
+        while True:
+            await self._wait_for_gate()
+            pause = self._pacer.reserve(self._clock())
+            if pause <= 0:
+                return
+            gate = self._not_before
+            try:
+                await self._sleep(pause)
+            except BaseException:
+                self._pacer.release()
+                raise
+            if self._not_before == gate:
+                return
+            self._pacer.release()
+
     async def _wait_for_gate(self) -> None:
-        delay = self._not_before - time.monotonic()
+        delay = self._not_before - self._clock()
         if delay > 0:
             await self._sleep(min(delay, self.settings.max_retry_wait))
 
     def _close_gate(self, seconds: float) -> None:
         """After a 429, hold every request back until the server's hint has passed."""
-        self._not_before = max(self._not_before, time.monotonic() + seconds)
+        self._not_before = max(self._not_before, self._clock() + seconds)
