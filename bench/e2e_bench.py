@@ -325,16 +325,20 @@ def startup(repeat: int = 5) -> float:
     return min(run_command(["--help"], dict(os.environ))[0] for _ in range(repeat))
 
 
+HEADER = (f"{'command':<44} {'requests':>9} {'ideal':>8} {'measured':>9} {'ratio':>6} "
+          f"{'peak':>8}  target")
+
+
+def row(f: Figure) -> str:
+    ideal = f"{f.ideal:.2f} s" if f.ideal else "—"
+    ratio = f"{f.ratio:.2f}×" if f.ideal else "—"
+    peak = f"{f.peak_mib:>5.0f} MiB" if f.peak_mib else "        —"
+    return (f"{f.name:<44} {f.requests or '—':>9} {ideal:>8} {f.seconds:>7.2f} s "
+            f"{ratio:>6} {peak}  {f.target}" + (f"  ({f.note})" if f.note else ""))
+
+
 def table(figures: Sequence[Figure]) -> str:
-    rows = [f"{'command':<44} {'requests':>9} {'ideal':>8} {'measured':>9} {'ratio':>6} "
-            f"{'peak':>8}  target"]
-    for f in figures:
-        ideal = f"{f.ideal:.2f} s" if f.ideal else "—"
-        ratio = f"{f.ratio:.2f}×" if f.ideal else "—"
-        rows.append(f"{f.name:<44} {f.requests or '—':>9} {ideal:>8} {f.seconds:>7.2f} s "
-                    f"{ratio:>6} {f.peak_mib:>5.0f} MiB  {f.target}"
-                    + (f"  ({f.note})" if f.note else ""))
-    return "\n".join(rows)
+    return "\n".join([HEADER, *(row(f) for f in figures)])
 
 
 def main() -> None:
@@ -347,27 +351,33 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="reconciler-e2e-bench-") as tmp:
         bench = Bench(preset, Path(tmp), args.latency_ms, args.concurrency)
         started = time.perf_counter()
-        base = bench.work / "seeded.sqlite"
+        base = bench.work / "seeded-plan.sqlite"
         threads = asyncio.run(seed(base, preset.threads, preset.runs))
         print(f"seeded {preset.threads:,} threads × {preset.runs} runs in "
               f"{time.perf_counter() - started:.1f} s; latency {args.latency_ms:g} ms, "
               f"concurrency {args.concurrency}, {os.cpu_count()} CPUs")
-        figures = [bench.plan(base, threads, "plan", "≤ 1.25×")]
+        figures: list[Figure] = []
+
+        def done(figure: Figure) -> None:
+            figures.append(figure)
+            print("  " + row(figure), flush=True)  # as it comes: a long run shows progress
+
+        done(bench.plan(base, threads, "plan", "≤ 1.25×"))
         sdk = bench.sdk(base, threads)
-        figures.append(Figure(f"SDK loop over the same {len(threads):,} threads", sdk,
+        done(Figure(f"SDK loop over the same {len(threads):,} threads", sdk,
                               len(threads), len(threads) * args.latency_ms / 1000,
                               "reconciler ≥ 20× faster", 0.0,
                               f"reconciler is {sdk / figures[0].seconds:.1f}× faster"))
         if preset.big_threads:
-            big = bench.work / "big.sqlite"
+            big = bench.work / "seeded-big.sqlite"
             big_threads = asyncio.run(seed(big, preset.big_threads, preset.runs))
-            figures.append(bench.plan(big, big_threads, "big", "≤ 1.5×, < 1 GiB"))
-        figures.append(bench.apply_creates(base, threads))
-        figures.append(bench.apply_modifies(base, threads))
-        figures.append(bench.apply_modifies(base, threads, rate=preset.rate))
-        figures.append(bench.validate())
-        figures.append(Figure("reconciler --help (fastest of 5)", startup(), 0, 0.0,
-                              "< 0.12 s", 0.0))
+            done(bench.plan(big, big_threads, "big", "≤ 1.5×, < 1 GiB"))
+        done(bench.apply_creates(base, threads))
+        done(bench.apply_modifies(base, threads))
+        done(bench.apply_modifies(base, threads, rate=preset.rate))
+        done(bench.validate())
+        done(Figure("reconciler --help (fastest of 5)", startup(), 0, 0.0, "< 0.12 s", 0.0))
+        print()
         print(table(figures))
         print(f"whole bench: {time.perf_counter() - started:.0f} s")
 

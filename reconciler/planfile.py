@@ -14,9 +14,6 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import best_match
-
 from reconciler.changes import (
     PAYLOAD_TYPES,
     Action,
@@ -81,6 +78,8 @@ def plan_from_dict(data: object) -> Plan:
             f"the plan file has format version {version!r}, but this reconciler reads version "
             f"{PLAN_FORMAT_VERSION!r}; create the plan again with `reconciler plan --out`"
         )
+    from jsonschema.exceptions import best_match  # only a plan file being read needs it
+
     error = best_match(_validator().iter_errors(data))
     if error is not None:
         where = "/".join(str(p) for p in error.absolute_path) or "(top level)"
@@ -105,6 +104,8 @@ def plan_from_dict(data: object) -> Plan:
 
 @functools.cache
 def _validator() -> Any:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_schema("plan"))
 
 

@@ -12,15 +12,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from types import TracebackType
-from typing import TextIO
-
-from rich.console import Console, RenderableType
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING, TextIO
 
 from reconciler.apply import ActionResult, Outcome, WaitResult
 from reconciler.changes import Action, Change
+
+if TYPE_CHECKING:  # rich is imported by the live table, the one view that draws with it
+    from rich.console import Console, RenderableType
+    from rich.text import Text
 
 _VERBS = {
     Action.CREATE: "creating",
@@ -134,6 +133,8 @@ class LiveProgress:
     """At a terminal: a row per address, redrawn in place; what it last said stays on screen."""
 
     def __init__(self, console: Console) -> None:
+        from rich.live import Live
+
         self._rows: dict[str, Text] = {}
         self._live = Live(console=console, refresh_per_second=8, get_renderable=self._render)
 
@@ -148,6 +149,8 @@ class LiveProgress:
         self._live.stop()
 
     def _render(self) -> RenderableType:
+        from rich.table import Table
+
         table = Table.grid(padding=(0, 2))
         table.add_column(no_wrap=True)
         table.add_column()
@@ -156,6 +159,8 @@ class LiveProgress:
         return table
 
     def _set(self, address: str, text: str, style: str) -> None:
+        from rich.text import Text
+
         self._rows[address] = Text(text, style=style)
         self._live.refresh()
 

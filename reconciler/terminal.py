@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
-from rich.console import Console
 
 from reconciler import session
 from reconciler.client import REQUEST_LOG
@@ -156,6 +155,8 @@ def progress_view(color: bool) -> PlainProgress | LiveProgress:
     if settings().quiet:
         return QuietProgress(click.echo, color=color)
     if sys.stdout.isatty() and os.environ.get("TERM") != "dumb":
+        from rich.console import Console
+
         return LiveProgress(Console(no_color=not color))
     return PlainProgress(click.echo, color=color)
 

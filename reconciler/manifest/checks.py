@@ -14,10 +14,11 @@ import difflib
 import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
 
 from reconciler.identity import RESERVED_PREFIX, USER_METADATA_MAX_PAIRS
 from reconciler.manifest.documents import (
@@ -125,6 +126,9 @@ def _check_header(document: Document, value: Mapping[str, JSON]) -> list[Problem
 
 @cache
 def _validator() -> Draft202012Validator:
+    """The explaining validator: imported and built only for a document that fails."""
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(load_schema("manifest"))
 
 
