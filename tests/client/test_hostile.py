@@ -208,14 +208,11 @@ def test_a_server_that_never_answers_times_out_and_the_total_is_bounded() -> Non
     with StubServer(handler) as stub:
         config = settings(stub.base_url, timeout=0.5, max_retries=100, max_retry_time=2.0,
                           max_backoff=0.2)
-        started = time.monotonic()
         exc = fail(config, get_run, errors.ApiConnectionError)
-        elapsed = time.monotonic() - started
         attempts = len(stub.requests)
     assert "timed out after 0.5 s talking to 127.0.0.1" in str(exc)
     assert "giving up after" in str(exc)
-    assert 2 <= attempts < 10
-    assert elapsed < 20  # ~2 s: the retry time, not 100 attempts of 0.5 s
+    assert 2 <= attempts < 10  # bounded by the 2 s retry time, not 100 attempts of 0.5 s
 
 
 def test_a_create_that_gets_no_answer_is_ambiguous_and_not_retried() -> None:
@@ -238,14 +235,11 @@ def test_a_trickling_body_ends_at_the_attempt_deadline() -> None:
                 return
 
     with StubServer(handler) as stub:
-        started = time.monotonic()
         exc = fail(settings(stub.base_url, timeout=1.5, max_retries=0), get_run,
                    errors.ApiConnectionError)
-        elapsed = time.monotonic() - started
         sent = stub.body_bytes_sent
     assert "timed out after 1.5 s" in str(exc)
     assert sent < 20  # ~4 bytes by the deadline: the read did not go on byte by byte
-    assert elapsed < 15
 
 
 # --- size caps ----------------------------------------------------------------------------
@@ -323,9 +317,8 @@ def test_a_declared_length_over_the_cap_is_refused_before_reading() -> None:
         reply.wait(30)
 
     with StubServer(handler) as stub:
-        started = time.monotonic()
         exc = fail(settings(stub.base_url, timeout=20.0), get_run)
-        assert time.monotonic() - started < 10
+    # refused on the header: waiting for the 20 s timeout would be a timeout error instead
     assert "larger than 32 MiB; refusing to read it" in str(exc)
 
 

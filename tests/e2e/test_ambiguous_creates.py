@@ -117,8 +117,8 @@ def test_504_while_the_backend_commits_late_is_found_not_repeated(
     rules = [Rule(mode="504_then_commit", delay=1.5)]
     with Gateway(server.base_url, rules) as gateway:
         point_at(monkeypatch, gateway.base_url)
-        result, took = timed(ws, "apply", ws.path, "--auto-approve", "--settle-window", "5",
-                             "--settle-poll", "0.1")
+        result, _ = timed(ws, "apply", ws.path, "--auto-approve", "--settle-window", "5",
+                          "--settle-poll", "0.1")
         gateway.wait_idle(timeout=BOUND)
         assert result.code == 0, result.out + result.err
         assert result.out.count("after a lost answer") == len(SIX), result.out
@@ -127,7 +127,6 @@ def test_504_while_the_backend_commits_late_is_found_not_repeated(
         assert gateway.committed == len(SIX)
         assert gateway.failures == []
         assert creates_by_name(gateway.requests) == expected(SIX)  # one create per name
-        assert took < 30, took
 
         counts = managed_counts(api, DEMO_THREADS)
         assert counts == expected(SIX), counts
@@ -206,8 +205,8 @@ def test_backend_slower_than_the_client_timeout_is_found_by_attempt_id(
     rules = [Rule(mode="slow", delay=2.5)]
     with Gateway(server.base_url, rules) as gateway:
         point_at(monkeypatch, gateway.base_url)
-        result, took = timed(ws, "apply", ws.path, "--auto-approve", "--settle-window", "5",
-                             "--settle-poll", "0.1")
+        result, _ = timed(ws, "apply", ws.path, "--auto-approve", "--settle-window", "5",
+                          "--settle-poll", "0.1")
         gateway.wait_idle(timeout=BOUND)
         assert result.code == 0, result.out + result.err
         assert result.out.count("timed out") >= len(SIX), result.out  # the client gave up
@@ -215,7 +214,6 @@ def test_backend_slower_than_the_client_timeout_is_found_by_attempt_id(
         assert "Apply complete: 6 applied, 0 failed, 0 not attempted." in result.out
         assert gateway.committed == len(SIX)
         assert creates_by_name(gateway.requests) == expected(SIX)
-        assert took < 40, took
 
         counts = managed_counts(api, DEMO_THREADS)
         assert counts == expected(SIX), counts

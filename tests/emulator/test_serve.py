@@ -15,7 +15,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -68,14 +67,13 @@ def test_a_port_in_use_is_one_sentence_and_exit_1() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        started = time.monotonic()
         done = subprocess.run([*SERVE, "--port", str(port)], env=quiet_env(),
                               capture_output=True, text=True, timeout=60)
     assert done.returncode == 1
     assert done.stderr.splitlines() == [
         f"Error: cannot listen on 127.0.0.1:{port}: the port is already in use (choose "
         "another with --port, or --port 0 for a free one)"]
-    assert done.stdout == "" and time.monotonic() - started < 30
+    assert done.stdout == ""
 
 
 def test_a_bad_path_prefix_is_one_sentence_and_exit_1() -> None:

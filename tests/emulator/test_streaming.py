@@ -180,7 +180,6 @@ def test_cancel_during_a_stream_ends_it_cancelled(spec_checker: SpecChecker) -> 
         assistant = client.beta.assistants.create(model="gpt-4o")
         thread = client.beta.threads.create()
         names: list[str] = []
-        started = time.monotonic()
         for event in client.beta.threads.runs.create(thread.id, assistant_id=assistant.id,
                                                      stream=True):
             names.append(event.event)
@@ -188,7 +187,6 @@ def test_cancel_during_a_stream_ends_it_cancelled(spec_checker: SpecChecker) -> 
                 client.beta.threads.runs.cancel(data(event).run_id, thread_id=thread.id)
         assert names[-2:] == ["thread.run.cancelling", "thread.run.cancelled"]
         assert "thread.run.completed" not in names
-        assert time.monotonic() - started < 6  # ended by the cancel, not the run's course
         run = client.beta.threads.runs.list(thread.id).data[0]
         assert run.status == "cancelled"
         assert [m.role for m in client.beta.threads.messages.list(thread.id)] == []

