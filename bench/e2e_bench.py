@@ -18,20 +18,19 @@ import argparse
 import asyncio
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
+from emulator_process import emulator
 
 from reconciler import identity
 from reconciler.client import AssistantsClient, ClientSettings
@@ -113,43 +112,6 @@ async def seed(state: Path, threads: int, runs: int) -> list[str]:
             return thread_id
 
         return list(await asyncio.gather(*(one(t) for t in range(threads))))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def emulator(state: Path, latency_ms: float, rate: int = 0) -> Iterator[str]:
-    """``reconciler emulator serve`` on ``state``; yields its base URL."""
-    port = free_port()
-    args = [sys.executable, "-m", "reconciler", "emulator", "serve", "--port", str(port),
-            "--state", str(state), "--timing", "instant", "--api-key-env", "BENCH_KEY"]
-    if latency_ms:
-        args += ["--latency", f"{latency_ms:g}ms"]
-    if rate:
-        args += ["--rate-limit", f"{rate}/s"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "BENCH_KEY": API_KEY})
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base_url}/assistants/asst_demo", timeout=1,
-                          headers={"Authorization": f"Bearer {API_KEY}"})
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("the emulator did not start") from None
-                time.sleep(0.05)
-        yield base_url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def emulator_stats(base_url: str) -> dict[str, int] | None:
@@ -265,7 +227,7 @@ class Bench:
     def plan(self, base: Path, threads: list[str], label: str, target: str) -> Figure:
         folder = self.work / f"manifests-{label}"
         write_manifests(folder, threads, self.preset.runs)
-        with emulator(self.fresh_state(base, label), self.latency_ms) as url:
+        with emulator(self.fresh_state(base, label), self.latency_ms, api_key=API_KEY) as url:
             return timed(f"plan {len(threads):,} × {self.preset.runs} (no changes)",
                          ["plan", str(folder), *self.flags()], url, minimum=len(threads),
                          latency_ms=self.latency_ms, concurrency=self.concurrency,
@@ -275,7 +237,8 @@ class Bench:
         count = self.preset.creates
         folder = self.work / "manifests-creates"
         write_manifests(folder, threads, self.preset.runs, extra=count)
-        with emulator(self.fresh_state(base, "creates"), self.latency_ms) as url:
+        with emulator(self.fresh_state(base, "creates"), self.latency_ms,
+                      api_key=API_KEY) as url:
             # per new run: the plan's list, the re-read before the create, the create
             return timed(f"apply {count:,} creates on {count:,} threads",
                          ["apply", str(folder), "--auto-approve", *self.flags()], url,
@@ -288,7 +251,8 @@ class Bench:
         folder = self.work / f"manifests-modify-{rate}"
         write_manifests(folder, chosen, self.preset.runs, metadata="changed")
         label = f"modify-{rate}"
-        with emulator(self.fresh_state(base, label), self.latency_ms, rate) as url:
+        with emulator(self.fresh_state(base, label), self.latency_ms, rate=rate,
+                      api_key=API_KEY) as url:
             figure = timed(f"apply {count:,} modifies" + (f" at {rate}/s" if rate else ""),
                            ["apply", str(folder), "--auto-approve", *self.flags()], url,
                            minimum=len(chosen) + count, latency_ms=self.latency_ms,
@@ -307,7 +271,7 @@ class Bench:
 
     def sdk(self, base: Path, threads: list[str]) -> float:
         sample = threads[: self.preset.sdk_threads]
-        with emulator(self.fresh_state(base, "sdk"), self.latency_ms) as url:
+        with emulator(self.fresh_state(base, "sdk"), self.latency_ms, api_key=API_KEY) as url:
             return sdk_loop(url, sample) * len(threads) / len(sample)
 
     def validate(self) -> Figure:

@@ -15,18 +15,13 @@ import argparse
 import asyncio
 import gc
 import os
-import socket
-import subprocess
-import sys
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+from emulator_process import emulator
 
 from reconciler import identity
 from reconciler.cli import GC_THRESHOLDS
@@ -37,40 +32,6 @@ from reconciler.model import DesiredRun
 from reconciler.planning import PlanOptions
 
 PROJECT = "bench"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@contextmanager
-def emulator(state: Path, latency_ms: float) -> Iterator[str]:
-    """A real emulator process on loopback; yields its base URL."""
-    port = free_port()
-    args = [sys.executable, "-m", "reconciler", "emulator", "serve", "--port", str(port),
-            "--state", str(state), "--timing", "instant", "--demo"]
-    if latency_ms:
-        args += ["--latency", f"{latency_ms}ms"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base_url = f"http://127.0.0.1:{port}/v1"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"{base_url}/assistants/asst_demo",
-                          headers={"OpenAI-Beta": "assistants=v2"}, timeout=1)
-                break
-            except httpx.TransportError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise SystemExit("the emulator did not start") from None
-                time.sleep(0.1)
-        yield base_url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 def spec_for(thread_index: int, run_index: int) -> dict[str, object]:
@@ -160,7 +121,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         state = Path(tmp) / "bench.sqlite"
         started = time.perf_counter()
-        with emulator(state, 0) as base_url:
+        with emulator(state, 0, demo=True) as base_url:
             thread_ids = asyncio.run(seed(base_url, args.threads, args.runs))
         print(f"seeded {args.threads:,} threads × {args.runs} runs "
               f"in {time.perf_counter() - started:.1f} s")
@@ -168,7 +129,7 @@ def main() -> None:
         desired = desired_for(thread_ids, args.runs)
         gc.set_threshold(*GC_THRESHOLDS)  # as the `reconciler` command runs
         for latency_ms in args.latency_ms:
-            with emulator(state, latency_ms) as base_url:
+            with emulator(state, latency_ms, demo=True) as base_url:
                 elapsed, requests, changes = asyncio.run(
                     reconciler_plan(base_url, desired, args.concurrency)
                 )
