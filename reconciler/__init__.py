@@ -10,6 +10,10 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from reconciler.lazy import defer_httpx_command_line
+
+defer_httpx_command_line()
+
 if TYPE_CHECKING:
     from reconciler.changes import (
         Action,

@@ -172,32 +172,27 @@ class Applier:
         return ApplyReport(results=results, waited=waited)
 
     async def _apply_thread(self, work: _ThreadWork) -> tuple[list[ActionResult], list[WaitResult]]:
+        """The thread's changes in plan order; a failure stops the rest of the thread.
+
+        Consecutive metadata modifies are sent together: each touches its own run and none
+        waits on the thread being free, so they need not wait for each other either (a
+        thread of 20 modifies takes one round trip, not 20)."""
         results: list[ActionResult] = []
         stopped: str | None = None
-        for change in work.changes:
+        for batch in _batches(work.changes):
             if stopped is not None:
-                result = ActionResult(
-                    change,
-                    Outcome.NOT_ATTEMPTED,
-                    change.run_id,
-                    f"not attempted: an earlier action on {work.thread_id} failed ({stopped})",
+                results.extend(
+                    ActionResult(change, Outcome.NOT_ATTEMPTED, change.run_id,
+                                 f"not attempted: an earlier action on {work.thread_id} "
+                                 f"failed ({stopped})")
+                    for change in batch
                 )
-            else:
-                self.hooks.action_started(change)
-                try:
-                    run_id, message = await self._execute(change, work)
-                    result = ActionResult(change, Outcome.APPLIED, run_id, message)
-                except CreatedMeanwhile as exc:
-                    result = ActionResult(change, Outcome.SKIPPED, exc.run_id, str(exc))
-                except UnknownOutcomeError as exc:
-                    result = ActionResult(change, Outcome.UNKNOWN, None, str(exc))
-                    stopped = change.address
-                except ReconcilerError as exc:
-                    result = ActionResult(change, Outcome.FAILED, change.run_id, str(exc))
-                    stopped = change.address
-            results.append(result)
-            if result.outcome is not Outcome.NOT_ATTEMPTED:
-                self.hooks.action_finished(result)
+                continue
+            done = await asyncio.gather(*(self._attempt(change, work) for change in batch))
+            results.extend(done)
+            failed = [r for r in done if r.outcome in (Outcome.FAILED, Outcome.UNKNOWN)]
+            if failed:
+                stopped = failed[0].change.address
         waits: list[WaitResult] = []
         if self.options.wait:
             for followed in work.followed.values():
@@ -205,6 +200,21 @@ class Applier:
                 waits.append(wait_result)
                 self.hooks.run_finished(wait_result)
         return results, waits
+
+    async def _attempt(self, change: Change, work: _ThreadWork) -> ActionResult:
+        """One change carried out, its outcome told to the hooks."""
+        self.hooks.action_started(change)
+        try:
+            run_id, message = await self._execute(change, work)
+            result = ActionResult(change, Outcome.APPLIED, run_id, message)
+        except CreatedMeanwhile as exc:
+            result = ActionResult(change, Outcome.SKIPPED, exc.run_id, str(exc))
+        except UnknownOutcomeError as exc:
+            result = ActionResult(change, Outcome.UNKNOWN, None, str(exc))
+        except ReconcilerError as exc:
+            result = ActionResult(change, Outcome.FAILED, change.run_id, str(exc))
+        self.hooks.action_finished(result)
+        return result
 
     # -- actions ----------------------------------------------------------------------------
 
@@ -332,3 +342,15 @@ class Applier:
         if self._clock() >= self._deadline:
             raise WaitTimeoutError(f"timed out after {self.options.timeout:g}s: {what}")
         await self._sleep(self.options.poll_interval)
+
+
+def _batches(changes: list[Change]) -> list[list[Change]]:
+    """Changes in order, each consecutive run of metadata modifies as one batch."""
+    batches: list[list[Change]] = []
+    for change in changes:
+        if (batches and isinstance(change.payload, Modify)
+                and isinstance(batches[-1][-1].payload, Modify)):
+            batches[-1].append(change)
+        else:
+            batches.append([change])
+    return batches

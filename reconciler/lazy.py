@@ -10,7 +10,9 @@ import importlib.util
 import sys
 from types import ModuleType
 
-__all__ = ["lazy"]
+__all__ = ["defer_httpx_command_line", "lazy"]
+
+_HTTPX_CLI = "httpx._main"
 
 
 def lazy(name: str) -> ModuleType:
@@ -25,3 +27,26 @@ def lazy(name: str) -> ModuleType:
     sys.modules[name] = module
     spec.loader.exec_module(module)
     return module
+
+
+def defer_httpx_command_line() -> None:
+    """Keep ``import httpx`` from importing httpx's own command line (rich, pygments, click:
+    about 55 ms of every API command's start-up when rich is installed, as it is here).
+
+    ``httpx/__init__.py`` runs ``from ._main import main`` for the ``httpx`` console script
+    only. A stand-in module takes its place until ``httpx.main()`` is called, which then
+    imports the real one and runs it, so nothing of httpx is lost. Done once, before httpx is
+    first imported; never when something imported httpx before reconciler.
+    """
+    if "httpx" in sys.modules or _HTTPX_CLI in sys.modules:
+        return
+    stand_in = ModuleType(_HTTPX_CLI, "Stands in for httpx's command line until it is used.")
+
+    def main() -> None:
+        if sys.modules.get(_HTTPX_CLI) is stand_in:
+            del sys.modules[_HTTPX_CLI]
+        real: ModuleType = importlib.import_module(_HTTPX_CLI)
+        real.main()
+
+    stand_in.main = main  # type: ignore[attr-defined]
+    sys.modules[_HTTPX_CLI] = stand_in

@@ -18,7 +18,7 @@ from reconciler.client import AssistantsClient
 from reconciler.config import ProjectConfig, find_config, read_config
 from reconciler.errors import ConfigError, ManifestError
 from reconciler.live import ThreadsRead, plan_from_api
-from reconciler.manifest import ManifestSet, Problem, load_manifests, read_sources
+from reconciler.manifest import ManifestSet, Problem, load_manifests_parallel, read_sources
 from reconciler.model import DesiredRun
 from reconciler.planning import Plan, PlanOptions
 
@@ -70,7 +70,7 @@ def load_project_config(paths: Sequence[str]) -> ProjectConfig:
 def load_desired(paths: Sequence[str]) -> ManifestSet:
     """Read and validate the manifests; any problem stops here, before the API is called."""
     sources, read_problems = read_sources(paths)
-    loaded = load_manifests(sources)
+    loaded = load_manifests_parallel(sources)
     problems = [str(p) for p in (*read_problems, *loaded.problems)]
     if problems:
         raise ManifestError(problems)
@@ -100,7 +100,7 @@ def check_manifests(paths: Sequence[str]) -> Checked:
     if found is not None:
         problems.extend(read_config(found)[1])
     sources, read_problems = read_sources(paths)
-    loaded = load_manifests(sources)
+    loaded = load_manifests_parallel(sources)
     problems.extend((*read_problems, *loaded.problems))
     threads = len({r.thread_id for r in loaded.runs})
     return Checked(tuple(problems), len(loaded.runs), threads)

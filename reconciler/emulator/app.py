@@ -23,6 +23,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Message, Receive, Scope, Send
 
 from reconciler.emulator.config import EmulatorConfig
+from reconciler.emulator.encoded import Encoded, dumps
 from reconciler.emulator.errors import EmulatorError, GatewayError
 from reconciler.emulator.knobs import KnobsMiddleware
 from reconciler.emulator.service import Emulator
@@ -142,7 +143,7 @@ async def _dispatch(request: Request, holder: EmulatorHolder) -> Response:
             include_params(request.query_params.getlist("include[]"))
         emulator = holder.get()
         body = body if isinstance(body, dict) else {}
-        result = emulator.handle(op.operation_id, params, request.query_params, body)
+        result = emulator.answer(op.operation_id, params, request.query_params, body)
         if body.get("stream") is True and op.operation_id in STREAMING:
             return stream_response(emulator, op.operation_id, result)
     except EmulatorError as error:
@@ -151,9 +152,12 @@ async def _dispatch(request: Request, holder: EmulatorHolder) -> Response:
         logger.exception("emulator failed on %s %s", request.method, request.url.path)
         return _error(_SERVER_ERROR)
     headers = {}
-    if isinstance(result, dict) and result.get("object") == "thread.run":
+    shown = result.object if isinstance(result, Encoded) else (
+        result.get("object") if isinstance(result, dict) else None)
+    if shown == "thread.run":
         headers["openai-poll-after-ms"] = "50" if config.timing.in_progress < 1 else "500"
-    return JSONResponse(result, headers=headers)
+    # what JSONResponse would send, with the parts the emulator has encoded before spliced in
+    return Response(dumps(result), headers=headers, media_type="application/json")
 
 
 #: Where the emulator tells how many answers it sent, by status (outside the API's paths).

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from os import PathLike
 
 from reconciler.emulator.config import EmulatorConfig
+from reconciler.emulator.encoded import plain
 from reconciler.emulator.fixtures import Fixtures, load_fixtures
 from reconciler.emulator.resources import assistants, messages, runs, steps, threads
 from reconciler.emulator.resources.common import JSON, Body, Context, Operation
@@ -81,7 +82,13 @@ class Emulator:
 
     def handle(self, operation_id: str, params: Mapping[str, str], query: Mapping[str, str],
                body: Body) -> JSON:
-        """Perform one operation atomically and return its response body."""
+        """Perform one operation atomically and return its response body as plain JSON."""
+        return plain(self.answer(operation_id, params, query, body))
+
+    def answer(self, operation_id: str, params: Mapping[str, str], query: Mapping[str, str],
+               body: Body) -> JSON:
+        """``handle``, its body perhaps holding parts already encoded (``encoded.dumps``
+        writes it): what the app sends."""
         handler = OPERATIONS[operation_id]
         now = self.now()
         with self.store.transaction():

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -152,13 +153,21 @@ def find_operation(method: str, path: str, prefix: str = API_PREFIX
     """The operation a request targets and its path parameters; ``path`` may carry ``prefix``."""
     if prefix and path.startswith(prefix + "/"):
         path = path[len(prefix) :]
-    for op in operations():
-        if op.method != method.upper():
-            continue
+    for op in _by_method().get(method.upper(), ()):
         match = op.pattern.match(path)
         if match is not None:
             return op, match.groupdict()
     return None
+
+
+@cache
+def _by_method() -> dict[str, tuple[Operation, ...]]:
+    """The operations of each HTTP method, in spec order (``find_operation`` runs twice a
+    request: the knobs and the app each look)."""
+    found: dict[str, list[Operation]] = {}
+    for op in operations():
+        found.setdefault(op.method, []).append(op)
+    return {method: tuple(ops) for method, ops in found.items()}
 
 
 @cache
@@ -233,6 +242,32 @@ def validator(schema_key: str) -> Draft202012Validator:
         schema = {"$ref": schema_key}
     root = {**(schema or {}), "components": spec["components"]}
     return Draft202012Validator(root, format_checker=FORMATS)
+
+
+@cache
+def request_passes(operation_id: str) -> Callable[[JSON], bool]:
+    """A fast yes for a request body ``validator(f"request:{operation_id}")`` would pass.
+
+    Compiled once by jsonschema-rs (about a hundred times faster), with the same ``uri``
+    check. Only a yes is taken: a body it refuses, or cannot judge (a lone surrogate, a
+    number beyond its range), is judged and explained by ``jsonschema`` as before; where the
+    two could differ (regex dialects: ``$`` before a final newline), jsonschema-rs is the
+    stricter, so that body is judged by jsonschema too.
+    """
+    import jsonschema_rs
+
+    schema = closed(operation_by_id(operation_id).request_schema)
+    root = {**(schema or {}), "components": request_spec()["components"]}
+    is_valid = jsonschema_rs.Draft202012Validator(
+        root, formats={"uri": _is_url}, validate_formats=True).is_valid
+
+    def passes(body: JSON) -> bool:
+        try:
+            return bool(is_valid(body))
+        except Exception:  # jsonschema-rs cannot take this value: jsonschema will judge
+            return False
+
+    return passes
 
 
 def validate_response(method: str, path: str, status: int, body: JSON,

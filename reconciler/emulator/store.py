@@ -107,16 +107,24 @@ class Store:
 
     def get(self, table: Table, object_id: str, *, parent: str | None = None) -> JSON | None:
         """The object with that id (and that parent, when given), or None."""
+        text = self.get_text(table, object_id, parent=parent)
+        return None if text is None else json.loads(text)
+
+    def get_text(self, table: Table, object_id: str, *, parent: str | None = None
+                 ) -> str | None:
+        """``get`` as stored (JSON text), for callers that cache what they decode."""
         with self._lock:
             row = self._db.execute(
                 f"SELECT parent, body FROM {table} WHERE id = ?", (object_id,)
             ).fetchone()
         if row is None or (parent is not None and row[0] != parent):
             return None
-        return json.loads(row[1])
+        text: str = row[1]
+        return text
 
     def update(self, table: Table, object_id: str, body: JSON, *, active: bool | None = None
-               ) -> None:
+               ) -> str:
+        """Store ``body`` as the object's new state; returns the JSON text stored."""
         with self._lock:
             text = json.dumps(body, separators=(",", ":"))
             if active is None:
@@ -126,6 +134,7 @@ class Store:
                     f"UPDATE {table} SET body = ?, active = ? WHERE id = ?",
                     (text, int(active), object_id),
                 )
+            return text
 
     def delete(self, table: Table, object_id: str) -> None:
         with self._lock:
@@ -152,6 +161,18 @@ class Store:
 
         Returns the name of the cursor parameter instead when its id is not in this list.
         """
+        found = self.page_text(table, parent=parent, limit=limit, order=order, after=after,
+                               before=before, tag=tag)
+        if isinstance(found, str):
+            return found
+        rows, has_more = found
+        return [json.loads(text) for _, text in rows], has_more
+
+    def page_text(
+        self, table: Table, *, parent: str | None, limit: int, order: str,
+        after: str | None = None, before: str | None = None, tag: str | None = None,
+    ) -> tuple[list[tuple[str, str]], bool] | str:
+        """``page`` as stored: (id, JSON text) pairs, for callers that cache what they decode."""
         where = ["parent IS ?"]
         args: list[object] = [parent]
         if tag is not None:
@@ -176,12 +197,12 @@ class Store:
             if before is not None and after is None:
                 direction_desc = not descending
                 reverse = True
-            rows = self._db.execute(
-                f"SELECT body FROM {table} WHERE {' AND '.join(where)} "
+            rows: list[tuple[str, str]] = self._db.execute(
+                f"SELECT id, body FROM {table} WHERE {' AND '.join(where)} "
                 f"ORDER BY seq {'DESC' if direction_desc else 'ASC'} LIMIT ?",
                 (*args, limit + 1),
             ).fetchall()
-        items = [json.loads(row[0]) for row in rows[:limit]]
+        items = rows[:limit]
         if reverse:
             items.reverse()
         return items, len(rows) > limit

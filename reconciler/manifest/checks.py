@@ -251,9 +251,11 @@ def _reserved_metadata_keys(document: Document, value: Mapping[str, JSON]) -> It
         places.append((("defaults", "metadata"), defaults.get("metadata")))
     runs = value.get("runs")
     if isinstance(runs, list):
-        for index, run in enumerate(runs):
-            if isinstance(run, dict):
-                places.append((("runs", index, "metadata"), run.get("metadata")))
+        places.extend(
+            (("runs", index, "metadata"), run["metadata"])
+            for index, run in enumerate(runs)
+            if isinstance(run, dict) and _has_reserved_key(run.get("metadata"))
+        )
     for path, metadata in places:
         if not isinstance(metadata, dict):
             continue
@@ -265,6 +267,11 @@ def _reserved_metadata_keys(document: Document, value: Mapping[str, JSON]) -> It
                     f"{format_path(key_path)}: metadata key {key!r} uses the prefix "
                     f"{RESERVED_PREFIX!r}, which is reserved for reconciler's own keys",
                 )
+
+
+def _has_reserved_key(metadata: JSON) -> bool:
+    """Whether a run's metadata is worth a closer look (most runs': no)."""
+    return isinstance(metadata, dict) and any(k.startswith(RESERVED_PREFIX) for k in metadata)
 
 
 # --- each run, after defaults are merged ----------------------------------------------------
@@ -363,24 +370,24 @@ def _undeclared_functions(run: MergedRun) -> Iterator[Problem]:
 
 
 def check_unique_names(runs: Sequence[MergedRun]) -> list[Problem]:
-    """A name identifies a run on its thread: a second run of that name is an error."""
-    first: dict[tuple[str, str], SourceLocation] = {}
+    """A name identifies a run on its thread: a second run of that name is an error.
+
+    Runs are located only when a name repeats: that is the rare case."""
+    first: dict[tuple[str, str], MergedRun] = {}
     problems: list[Problem] = []
     for run in runs:
-        thread_id = run.fields.get("thread_id")
-        name = run.name
-        if not isinstance(thread_id, str) or name is None:
+        fields = run.fields
+        thread_id = fields.get("thread_id")
+        name = fields.get("name")
+        if not isinstance(thread_id, str) or not isinstance(name, str):
             continue
-        where = run.locate(("name",))
-        earlier = first.get((thread_id, name))
-        if earlier is None:
-            first[(thread_id, name)] = where
-        else:
+        earlier = first.setdefault((thread_id, name), run)
+        if earlier is not run:
             problems.append(
                 Problem(
-                    where,
+                    run.locate(("name",)),
                     f"{format_path((*run.path, 'name'))}: run name {name!r} is already used on "
-                    f"thread {thread_id!r} at {earlier}",
+                    f"thread {thread_id!r} at {earlier.locate(('name',))}",
                 )
             )
     return problems

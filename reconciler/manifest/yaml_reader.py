@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Callable
+from typing import Any, NoReturn
 
 import yaml
 
 from reconciler.manifest.documents import DocPath, Document, Problem
 from reconciler.manifest.documents import format_path as _label
+from reconciler.manifest.locations import KeyLocations, Located, ValueLocations
 from reconciler.model import JSON, SourceLocation
 
 __all__ = [
@@ -44,9 +45,13 @@ _UNPRINTABLE = re.compile(
 _TAG = "tag:yaml.org,2002:"
 #: First characters of every plain scalar the core schema reads as other than text ("" too).
 _MAYBE_NOT_TEXT = frozenset({"", *"~nNtTfF+-.0123456789"})
-_NULL = re.compile(r"(?:~|null|Null|NULL)?\Z")
-_TRUE = frozenset({"true", "True", "TRUE"})
-_FALSE = frozenset({"false", "False", "FALSE"})
+#: First characters of the numbers among them; the others are exactly these words.
+_NUMBER_START = frozenset("+-.0123456789")
+_WORDS: dict[str, JSON] = {
+    **dict.fromkeys(("", "~", "null", "Null", "NULL"), None),
+    **dict.fromkeys(("true", "True", "TRUE"), True),
+    **dict.fromkeys(("false", "False", "FALSE"), False),
+}
 _INT = re.compile(r"[-+]?[0-9]+\Z")
 _INT_OCT = re.compile(r"0o[0-7]+\Z")
 _INT_HEX = re.compile(r"0x[0-9a-fA-F]+\Z")
@@ -80,28 +85,28 @@ def parse_documents(file: str, text: str) -> tuple[list[Document], list[Problem]
         ]
     documents: list[Document] = []
     problems: list[Problem] = []
-    builder: _DocumentBuilder | None = None
+    reader: _DocumentReader | None = None
+    document: Document | None = None
     loader = _Loader(text)
+    next_event = loader.get_event
     try:
         while True:  # the parser's own loop: yaml.parse adds two Python calls per event
-            event = loader.get_event()
+            event = next_event()
             kind = type(event)
             if kind is yaml.DocumentStartEvent:
-                builder = _DocumentBuilder(file, _mark(file, event.start_mark))
+                reader = _DocumentReader(file, next_event)
+                document = reader.read()  # an abandoned one leaves its rest to this loop
             elif kind is yaml.DocumentEndEvent:
-                if builder is not None:
-                    problems.extend(builder.problems)
-                    document = builder.finish()
+                if reader is not None:
+                    problems.extend(reader.problems)
                     if document is not None:
                         documents.append(document)
-                builder = None
+                reader = document = None
             elif kind is yaml.StreamEndEvent or event is None:
                 break
-            elif builder is not None and not builder.aborted:
-                builder.feed(event)
     except yaml.MarkedYAMLError as exc:
-        if builder is not None:
-            problems.extend(builder.problems)
+        if reader is not None:
+            problems.extend(reader.problems)
         problems.append(_syntax_problem(file, exc))
     except yaml.YAMLError as exc:  # a reader error the pre-scan missed: still located
         position = getattr(exc, "position", 0)
@@ -127,226 +132,252 @@ def _syntax_problem(file: str, exc: yaml.MarkedYAMLError) -> Problem:
 
 
 class _Abort(Exception):
-    """Stops building one document; the problem says why."""
+    """Stops reading one document; the problem says why."""
 
 
-@dataclass
-class _Frame:
-    """A collection being built: its path, value and expanded size so far."""
-
-    path: DocPath
-    value: Any
-    anchor: str | None
-    mapping: bool  # the value is a dict (asked for every event: a field, not isinstance)
-    size: int = 1
-    # Mappings only: the key waiting for its value, where keys were written, merges (<<).
-    key: str | None = None
-    key_is_merge: bool = False
-    key_discarded: bool = False
-    key_at: SourceLocation | None = None
-    seen_keys: dict[str, SourceLocation] = field(default_factory=dict)
-    merges: list[tuple[JSON, SourceLocation]] = field(default_factory=list)
+_SCALAR = yaml.ScalarEvent
+_ALIAS = yaml.AliasEvent
+_MAPPING_START = yaml.MappingStartEvent
+_MAPPING_END = yaml.MappingEndEvent
+_SEQUENCE_END = yaml.SequenceEndEvent
+_CORE_TAGS = tuple(_TAG + name for name in ("str", "int", "float", "bool", "null"))
+_TAG_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,), "float": (float, int), "bool": (bool,), "null": (type(None),)
+}
 
 
-class _DocumentBuilder:
-    """Builds one document's values from YAML events, recording where each was written."""
+class _DocumentReader:
+    """Reads one document's values from YAML events, recording where each was written.
 
-    def __init__(self, file: str, start: SourceLocation) -> None:
+    Recursive descent: each collection is read by a loop of its own (``_mapping``,
+    ``_sequence``) with its state in locals, and a plain scalar is read inline, so that the
+    common event costs a few attribute reads. Locations are kept as in ``locations``.
+    """
+
+    def __init__(self, file: str, next_event: Callable[[], Any]) -> None:
         self.file = file
-        self.start = start
+        self.next_event = next_event
         self.problems: list[Problem] = []
-        self.values: dict[DocPath, SourceLocation] = {}
-        self.keys: dict[DocPath, SourceLocation] = {}
         self.anchors: dict[str, tuple[JSON, int]] = {}
-        self.stack: list[_Frame] = []
         self.expanded = 0
-        self.root: JSON = None
-        self.done = False
-        self.aborted = False
         self.duplicates = 0
+        self.aborted = False
 
-    def finish(self) -> Document | None:
-        """The document, or None when it was empty or abandoned."""
-        if self.aborted or not self.done or self.root is None:
-            return None
-        start = self.values.get((), self.start)
-        return Document(self.file, self.root, start, self.values, self.keys)
-
-    def feed(self, event: Any) -> None:
-        if self.aborted:
-            return
+    def read(self) -> Document | None:
+        """The document whose root is the next event; None when it is empty or abandoned."""
         try:
-            self._feed(event)
+            root, _, located = self._node(self.next_event(), (), 0)
         except _Abort as abort:
             self.aborted = True
             self.problems.append(abort.args[0])
+            return None
+        if root is None:
+            return None
+        return Document(
+            self.file,
+            root,
+            self._where(located),
+            ValueLocations(self.file, located),
+            KeyLocations(self.file, located),
+        )
 
-    def _feed(self, event: Any) -> None:
+    def _where(self, at: Located) -> SourceLocation:
+        return SourceLocation(self.file, at[0] + 1, at[1] + 1)
+
+    def _node(self, event: Any, path: DocPath, depth: int) -> tuple[JSON, int, Located]:
+        """Any value at ``path`` (a collection, an alias, a tagged or anchored scalar): its
+        value, its size counted as aliases expand, and where it and its contents are."""
         kind = type(event)
-        if kind is yaml.MappingEndEvent or kind is yaml.SequenceEndEvent:
-            self._close()
-            return
         mark = event.start_mark
-        where = SourceLocation(self.file, mark.line + 1, mark.column + 1)
-        top = self.stack[-1] if self.stack else None
-        if top is not None and top.mapping and top.key is None:
-            self._take_key(top, event, where)
-            return
-        if kind is yaml.ScalarEvent:
-            path = self._child_path()
-            self.values[path] = where
-            self._attach(self._scalar(event, path, where), 1, event.anchor)
-        elif isinstance(event, yaml.AliasEvent):
-            path = self._child_path()
-            self.values[path] = where
-            if event.anchor not in self.anchors:
-                raise _Abort(Problem(where, f"alias *{event.anchor} names no anchor before it"))
-            value, size = self.anchors[event.anchor]
-            self.expanded += size
-            if self.expanded > MAX_ALIAS_NODES:
-                raise _Abort(
-                    Problem(
-                        where,
-                        f"aliases expand this document beyond {MAX_ALIAS_NODES:,} nodes; "
-                        "refusing it (a YAML bomb?)",
-                    )
-                )
-            self._attach(value, size, None)
-        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            if len(self.stack) >= MAX_DEPTH:
-                raise _Abort(Problem(where, f"nesting deeper than {MAX_DEPTH} levels; refusing"))
-            is_mapping = isinstance(event, yaml.MappingStartEvent)
-            expected = _TAG + ("map" if is_mapping else "seq")
-            path = self._child_path()
-            self._check_tag(event.tag, (expected,), path, where)
-            self.values[path] = where
-            self.stack.append(_Frame(path, {} if is_mapping else [], event.anchor, is_mapping))
-
-    def _take_key(self, frame: _Frame, event: Any, where: SourceLocation) -> None:
-        if not isinstance(event, yaml.ScalarEvent):
+        at = (mark.line, mark.column)
+        if kind is _SCALAR:
+            value = self._scalar(event, path, at)
+            if event.anchor is not None:
+                self.anchors[event.anchor] = (value, 1)
+            return value, 1, at
+        if kind is _ALIAS:
+            value, size = self._alias(event.anchor, at)
+            return value, size, at
+        if depth >= MAX_DEPTH:
             raise _Abort(
-                Problem(where, f"{_label(frame.path)}: mapping keys must be plain strings")
+                Problem(self._where(at), f"nesting deeper than {MAX_DEPTH} levels; refusing")
             )
-        key = event.value
-        frame.key = key
-        frame.key_is_merge = key == "<<" and event.implicit[0]
-        frame.key_discarded = False
-        frame.key_at = where
-        if frame.key_is_merge:
-            return
-        first = frame.seen_keys.get(key)
-        if first is not None:
-            self.duplicates += 1
-            frame.key_discarded = True
-            self.problems.append(
+        is_mapping = kind is _MAPPING_START
+        self._check_tag(event.tag, (_TAG + ("map" if is_mapping else "seq"),), path, at)
+        read = self._mapping if is_mapping else self._sequence
+        value, size, inner = read(path, depth + 1)
+        if event.anchor is not None:
+            self.anchors[event.anchor] = (value, size)
+        return value, size, (*at, inner)
+
+    def _alias(self, anchor: str, at: Located) -> tuple[JSON, int]:
+        found = self.anchors.get(anchor)
+        if found is None:
+            raise _Abort(Problem(self._where(at), f"alias *{anchor} names no anchor before it"))
+        self.expanded += found[1]
+        if self.expanded > MAX_ALIAS_NODES:
+            raise _Abort(
                 Problem(
-                    where,
-                    f"{_label((*frame.path, key))}: duplicate key {key!r} (first at line "
-                    f"{first.line}, column {first.column})",
+                    self._where(at),
+                    f"aliases expand this document beyond {MAX_ALIAS_NODES:,} nodes; "
+                    "refusing it (a YAML bomb?)",
                 )
             )
-            return
-        frame.seen_keys[key] = where
-        self.keys[(*frame.path, key)] = where
+        return found
 
-    def _child_path(self) -> DocPath:
-        if not self.stack:
-            return ()
-        top = self.stack[-1]
-        if not top.mapping:
-            return (*top.path, len(top.value))
-        assert top.key is not None
-        if top.key_discarded or top.key_is_merge:
-            # Positions of a discarded duplicate or a merge source must not overwrite real
-            # ones: NUL cannot occur in the text, so these paths are never asked for.
-            return (*top.path, f"\0{self.duplicates}\0{top.key}")
-        return (*top.path, top.key)
-
-    def _close(self) -> None:
-        frame = self.stack.pop()
-        if frame.mapping:
-            self._apply_merges(frame)
-        self._attach(frame.value, frame.size, frame.anchor)
-
-    def _apply_merges(self, frame: _Frame) -> None:
-        """YAML merge keys (``<<: *base``): explicit keys win, earlier sources win."""
-        for source, where in frame.merges:
-            parts = source if isinstance(source, list) else [source]
-            if not all(isinstance(part, dict) for part in parts):
-                self.problems.append(
-                    Problem(where, f"{_label(frame.path)}: '<<' must merge a mapping or a list "
-                            "of mappings")
-                )
+    def _mapping(self, path: DocPath, depth: int) -> tuple[JSON, int, dict[str, Located]]:
+        """A mapping's entries up to its end; merge keys (``<<``) are applied at the end."""
+        value: dict[str, JSON] = {}
+        entries: dict[str, Located] = {}  # key → (key line, key column, *located value)
+        merges: list[tuple[JSON, Located]] = []
+        size = 1
+        next_event = self.next_event
+        scalar = _SCALAR
+        while True:
+            event = next_event()
+            if type(event) is not scalar:
+                if type(event) is _MAPPING_END:
+                    break
+                self._not_a_key(event, path)
+            key: str = event.value
+            mark: Any = event.start_mark
+            key_line = mark.line
+            key_column = mark.column
+            if key == "<<" and event.implicit[0]:
+                item, item_size = self._hidden(key, path, depth)
+                merges.append((item, (key_line, key_column)))
+                size += item_size
                 continue
-            for part in parts:
-                for key, item in part.items():
-                    if key not in frame.value:
-                        frame.value[key] = item
-                        self.keys[(*frame.path, key)] = where
-                        self.values.setdefault((*frame.path, key), where)
+            if key in entries:
+                self._duplicate(path, key, entries[key], (key_line, key_column))
+                size += self._hidden(key, path, depth)[1]
+                continue
+            event = next_event()
+            if type(event) is scalar and event.tag is None and event.anchor is None:
+                text = event.value
+                value[key] = resolve_plain_scalar(text) if event.implicit[0] else text
+                mark = event.start_mark
+                entries[key] = (key_line, key_column, mark.line, mark.column)
+                size += 1
+                continue
+            item, item_size, located = self._node(event, (*path, key), depth)
+            value[key] = item
+            if len(located) == 2:
+                entries[key] = (key_line, key_column, *located)
+            else:
+                entries[key] = (key_line, key_column, located)
+            size += item_size
+        for source, at in merges:
+            self._merge(value, entries, path, source, at)
+        return value, size, entries
 
-    def _attach(self, value: JSON, size: int, anchor: str | None) -> None:
-        if anchor is not None:
-            self.anchors[anchor] = (value, size)
-        if not self.stack:
-            self.root = value
-            self.done = True
+    def _not_a_key(self, event: Any, path: DocPath) -> NoReturn:
+        at = (event.start_mark.line, event.start_mark.column)
+        message = f"{_label(path)}: mapping keys must be plain strings"
+        raise _Abort(Problem(self._where(at), message))
+
+    def _hidden(self, key: str, path: DocPath, depth: int) -> tuple[JSON, int]:
+        """The value of a merge key or a duplicate key, read at a path no problem asks for (NUL
+        cannot occur in the text) but that names it in messages, as it always has."""
+        value, size, _ = self._node(
+            self.next_event(), (*path, f"\0{self.duplicates}\0{key}"), depth
+        )
+        return value, size
+
+    def _duplicate(self, path: DocPath, key: str, first: Located, at: Located) -> None:
+        """A key written twice: the first wins, the second is reported (and read, not kept)."""
+        self.duplicates += 1
+        self.problems.append(
+            Problem(
+                self._where(at),
+                f"{_label((*path, key))}: duplicate key {key!r} (first at line "
+                f"{first[0] + 1}, column {first[1] + 1})",
+            )
+        )
+
+    def _merge(
+        self, value: dict[str, JSON], entries: dict[str, Located], path: DocPath, source: JSON,
+        at: Located,
+    ) -> None:
+        """YAML merge keys (``<<: *base``): explicit keys win, earlier sources win; a merged
+        key and its value are located at the ``<<``."""
+        parts = source if isinstance(source, list) else [source]
+        if not all(isinstance(part, dict) for part in parts):
+            self.problems.append(
+                Problem(self._where(at), f"{_label(path)}: '<<' must merge a mapping or a list "
+                        "of mappings")
+            )
             return
-        top = self.stack[-1]
-        top.size += size
-        if not top.mapping:
-            top.value.append(value)
-            return
-        key = top.key
-        assert key is not None
-        if top.key_is_merge:
-            top.merges.append((value, top.key_at or self.start))
-        elif not top.key_discarded:
-            top.value[key] = value
-        top.key = None
+        for part in parts:
+            assert isinstance(part, dict)
+            for key, item in part.items():
+                if key not in value:
+                    value[key] = item
+                    entries[key] = (*at, *at)
+
+    def _sequence(self, path: DocPath, depth: int) -> tuple[JSON, int, list[Located]]:
+        value: list[JSON] = []
+        items: list[Located] = []
+        size = 1
+        next_event = self.next_event
+        while True:
+            event = next_event()
+            kind = type(event)
+            if kind is _SCALAR and event.tag is None and event.anchor is None:
+                text = event.value
+                value.append(resolve_plain_scalar(text) if event.implicit[0] else text)
+                mark = event.start_mark
+                items.append((mark.line, mark.column))
+                size += 1
+            elif kind is _SEQUENCE_END:
+                break
+            else:
+                item, item_size, located = self._node(event, (*path, len(value)), depth)
+                value.append(item)
+                items.append(located)
+                size += item_size
+        return value, size, items
 
     def _check_tag(
-        self, tag: str | None, allowed: tuple[str, ...], path: DocPath, where: SourceLocation
+        self, tag: str | None, allowed: tuple[str, ...], path: DocPath, at: Located
     ) -> bool:
         if tag is None or tag == "!" or tag in allowed:
             return True
         shown = "!!" + tag[len(_TAG):] if tag.startswith(_TAG) else tag
-        self.problems.append(Problem(where, f"{_label(path)}: unsupported YAML tag {shown}"))
+        self.problems.append(
+            Problem(self._where(at), f"{_label(path)}: unsupported YAML tag {shown}")
+        )
         return False
 
-    def _scalar(self, event: Any, path: DocPath, where: SourceLocation) -> JSON:
+    def _scalar(self, event: Any, path: DocPath, at: Located) -> JSON:
         """A scalar's value by the YAML 1.2 core schema; explicit tags are honoured."""
         text: str = event.value
         tag: str | None = event.tag
         if tag is None or tag == "!":
             return resolve_plain_scalar(text) if event.implicit[0] else text
-        core = tuple(_TAG + name for name in ("str", "int", "float", "bool", "null"))
-        if not self._check_tag(tag, core, path, where) or tag == _TAG + "str":
+        if not self._check_tag(tag, _CORE_TAGS, path, at) or tag == _TAG + "str":
             return text
         value = resolve_plain_scalar(text)
         wanted = tag[len(_TAG):]
-        kinds = {"int": (int,), "float": (float, int), "bool": (bool,), "null": (type(None),)}
         mismatched = isinstance(value, bool) and wanted != "bool"
-        if mismatched or not isinstance(value, kinds[wanted]):
-            self.problems.append(Problem(where, f"{_label(path)}: {text!r} is not a !!{wanted}"))
+        if mismatched or not isinstance(value, _TAG_TYPES[wanted]):
+            self.problems.append(
+                Problem(self._where(at), f"{_label(path)}: {text!r} is not a !!{wanted}")
+            )
             return text
         if wanted == "float" and isinstance(value, int):
             return float(value)
         return value
 
-
 def resolve_plain_scalar(text: str) -> JSON:
     """Plain scalars: null, booleans, integers and finite floats; everything else is text.
 
     Public because ``export`` quotes exactly the strings this would read as something else."""
-    if text[:1] not in _MAYBE_NOT_TEXT:  # most values: names, ids, prose
+    first = text[:1]
+    if first not in _MAYBE_NOT_TEXT:  # most values: names, ids, prose
         return text
-    if _NULL.match(text):
-        return None
-    if text in _TRUE:
-        return True
-    if text in _FALSE:
-        return False
+    if first not in _NUMBER_START:  # null, a boolean, or text such as "thread_a"
+        return _WORDS.get(text, text)
     if len(text) <= _MAX_INT_DIGITS:
         if _INT.match(text):
             return int(text)

@@ -833,3 +833,72 @@ def test_journal_records_past_the_horizon_are_dropped_at_the_start() -> None:
     assert h.journal.log[0] == ("resolve", "ancient")
     assert h.hooks.progress_messages == []  # it was not looked for
     assert h.pending() == []
+
+
+# -- 13. metadata modifies of one thread do not wait for each other -----------------------
+
+
+def _modify_plan(h: Harness, names: Sequence[str], *, then_create: str = "") -> Plan:
+    """Completed runs ``names`` on thread A whose manifests now carry new user metadata."""
+    wanted = []
+    for name in names:
+        h.fake.add_run(THREAD_A, body_for(desired(name)), status="completed")
+        wanted.append(dataclasses.replace(desired(name), metadata={"team": "data"}))
+    if then_create:
+        wanted.append(desired(then_create))
+    return h.plan(*wanted)
+
+
+def _in_flight_recorder(h: Harness) -> list[int]:
+    """Wrap the fake's modify so that it records how many modifies were in flight at once."""
+    peaks: list[int] = []
+    in_flight = 0
+    modify = h.fake.modify_run
+
+    async def counting(thread_id: str, run_id: str, metadata: Mapping[str, str]) -> Any:
+        nonlocal in_flight
+        in_flight += 1
+        peaks.append(in_flight)
+        try:
+            await asyncio.sleep(0)
+            return await modify(thread_id, run_id, metadata)
+        finally:
+            in_flight -= 1
+
+    h.fake.modify_run = counting  # type: ignore[method-assign]
+    return peaks
+
+
+def test_modifies_of_one_thread_are_in_flight_together(h: Harness) -> None:
+    names = [f"run-{i}" for i in range(5)]
+    computed = _modify_plan(h, names)
+    assert [c.action for c in computed.changes] == [Action.MODIFY] * 5
+    peaks = _in_flight_recorder(h)
+
+    report = h.apply(computed)
+
+    assert max(peaks) == 5
+    assert [(r.change.address, r.outcome) for r in report.results] == [
+        (f"{THREAD_A}/{name}", Outcome.APPLIED) for name in names]
+    assert all(run["metadata"]["team"] == "data" for run in h.fake.threads[THREAD_A])
+
+
+def test_a_failed_modify_stops_what_follows_but_not_the_modifies_beside_it(h: Harness) -> None:
+    computed = _modify_plan(h, ["one", "two", "three"], then_create="fresh")
+    assert [c.action for c in computed.changes] == [Action.MODIFY] * 3 + [Action.CREATE]
+    two = computed.changes[1].run_id
+    assert two is not None
+    h.fake.script("modify_run", two, refused(NotFoundError, f"No run found with id '{two}'."))
+
+    report = h.apply(computed)
+
+    assert [(r.change.address, r.outcome) for r in report.results] == [
+        (f"{THREAD_A}/one", Outcome.APPLIED),
+        (f"{THREAD_A}/two", Outcome.FAILED),
+        (f"{THREAD_A}/three", Outcome.APPLIED),
+        (f"{THREAD_A}/fresh", Outcome.NOT_ATTEMPTED),
+    ]
+    assert report.results[3].message == (
+        f"not attempted: an earlier action on {THREAD_A} failed ({THREAD_A}/two)")
+    assert ("create_run", f"{THREAD_A}/fresh") not in h.fake.requests
+    assert sorted(h.hooks.started) == [f"{THREAD_A}/one", f"{THREAD_A}/three", f"{THREAD_A}/two"]

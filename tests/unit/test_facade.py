@@ -53,3 +53,19 @@ def test_help_imports_only_click_and_the_command_line() -> None:
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=True).stdout.strip().splitlines()[-1]
     assert out == "0 []"
+
+
+def test_the_http_client_loads_without_httpx_own_command_line() -> None:
+    """httpx imports its console script's modules (rich, pygments) when rich is installed;
+    reconciler's API commands do not pay for them, and ``httpx.main`` still works."""
+    code = ("import sys\n"
+            "import reconciler.client\n"
+            "print(sorted(m for m in ('rich', 'pygments', 'rich.console') if m in sys.modules))\n"
+            "import httpx\n"
+            "sys.argv = ['httpx', '--help']\n"
+            "httpx.main()\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    first, *rest = done.stdout.splitlines()
+    assert first == "[]"
+    assert done.returncode == 0, done.stderr
+    assert any(line.startswith("Usage: httpx") for line in rest), done.stdout

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.emulator.config import RunTiming
+from reconciler.emulator.encoded import Encoded, RenderCache
 from reconciler.emulator.errors import EmulatorError, bad_request, not_found
 from reconciler.emulator.store import Store, Table
 from reconciler.emulator.validation import list_params
@@ -37,6 +38,8 @@ class Context:
     def __init__(self, store: Store, timing: RunTiming, seed: int) -> None:
         self.store = store
         self.timing = timing
+        #: settled runs as encoded for responses, by id (see ``reconciler.emulator.encoded``)
+        self.rendered = RenderCache()
         self._ids = random.Random(f"{seed}:ids")
         self._ids_lock = threading.Lock()
 
@@ -78,6 +81,15 @@ def fetch(ctx: Context, table: Table, object_id: str, *, parent: str | None = No
     return found
 
 
+def fetch_text(ctx: Context, table: Table, object_id: str, *, parent: str | None = None
+               ) -> str:
+    """``fetch`` as stored (JSON text), with the same 404."""
+    found = ctx.store.get_text(table, object_id, parent=parent)
+    if found is None:
+        raise not_found(_KIND[table], object_id)
+    return found
+
+
 # ---------------------------------------------------------------------------------- lists
 
 
@@ -91,6 +103,19 @@ def page(ctx: Context, table: Table, parent: str | None, query: Mapping[str, str
         raise _bad_cursor(found, after if found == "after" else before)
     items, has_more = found
     return _list_body([render(i) for i in items] if render else items, has_more)
+
+
+def page_stored(ctx: Context, table: Table, parent: str | None, query: Mapping[str, str],
+                render: Callable[[str, str], Body | Encoded]) -> Body:
+    """``page``, each item rendered from its stored ``(id, JSON text)`` — so a renderer can
+    answer from a cache without decoding what it has encoded before."""
+    limit, order, after, before = list_params(query)
+    found = ctx.store.page_text(table, parent=parent, limit=limit, order=order, after=after,
+                                before=before)
+    if isinstance(found, str):
+        raise _bad_cursor(found, after if found == "after" else before)
+    rows, has_more = found
+    return _list_body([render(object_id, text) for object_id, text in rows], has_more)
 
 
 def page_in_memory(items: list[Body], query: Mapping[str, str]) -> Body:
@@ -120,12 +145,17 @@ def _bad_cursor(name: str, value: str | None) -> EmulatorError:
     )
 
 
-def _list_body(items: Sequence[Body], has_more: bool) -> Body:
+def _list_body(items: Sequence[Body | Encoded], has_more: bool) -> Body:
     return {
         "object": "list",
         "data": list(items),
         # the spec types these as strings; an empty page has no ids to give
-        "first_id": items[0]["id"] if items else "",
-        "last_id": items[-1]["id"] if items else "",
+        "first_id": _id(items[0]) if items else "",
+        "last_id": _id(items[-1]) if items else "",
         "has_more": has_more,
     }
+
+
+def _id(item: Body | Encoded) -> str:
+    found: str = item.id if isinstance(item, Encoded) else item["id"]
+    return found

@@ -5,7 +5,9 @@ A run's status is never stored while it is moving: ``phase`` derives it from the
 and the configured timing (``reconciler.emulator.machine``). ``settle`` materialises what
 finished runs leave behind (the reply message, the final phase) the first time a request
 touches their thread, and tells whether a run is still active there (one per thread, as the
-service enforced). ``render`` shows a stored run record in the spec's ``RunObject`` shape.
+service enforced). ``render`` shows a stored run record in the spec's ``RunObject`` shape;
+a settled run never changes again unless written, so ``render_stored`` answers it from its
+encoding cached against the stored text (``reconciler.emulator.encoded``).
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import asdict
 
+from reconciler.emulator.encoded import Encoded
 from reconciler.emulator.errors import bad_request
 from reconciler.emulator.machine import (
     Course,
@@ -32,8 +35,9 @@ from reconciler.emulator.resources.common import (
     Context,
     Operation,
     fetch,
+    fetch_text,
     first,
-    page,
+    page_stored,
     seconds,
 )
 from reconciler.emulator.resources.threads import (
@@ -70,7 +74,10 @@ def settle(ctx: Context, thread_id: str, now: float) -> str | None:
             store_message(ctx, reply)
             record["reply_message_id"] = reply["id"]
         record["final"] = asdict(current)
-        ctx.store.update("runs", record["run"]["id"], record, active=False)
+        run_id = record["run"]["id"]
+        stored = ctx.store.update("runs", run_id, record, active=False)
+        # how every later list or get shows it: encoded now, while the record is at hand
+        ctx.rendered.keep(run_id, stored, render(record, current))
     return still_active
 
 
@@ -295,16 +302,32 @@ def create_thread_and_run(ctx: Context, *, now: float, body: Body, **_: JSON) ->
 
 
 def get_run(ctx: Context, *, thread_id: str, run_id: str, now: float, **_: JSON) -> JSON:
-    record = run_record(ctx, thread_id, run_id, now)
-    return render(record, phase(ctx, record, now))
+    thread_or_404(ctx, thread_id)
+    settle(ctx, thread_id, now)
+    return render_stored(ctx, run_id, fetch_text(ctx, "runs", run_id, parent=thread_id), now)
 
 
 def list_runs(ctx: Context, *, thread_id: str, now: float, query: Mapping[str, str],
               **_: JSON) -> JSON:
     thread_or_404(ctx, thread_id)
     settle(ctx, thread_id, now)
-    return page(ctx, "runs", thread_id, query,
-                render=lambda record: render(record, phase(ctx, record, now)))
+    return page_stored(ctx, "runs", thread_id, query,
+                       render=lambda run_id, stored: render_stored(ctx, run_id, stored, now))
+
+
+def render_stored(ctx: Context, run_id: str, stored: str, now: float) -> Body | Encoded:
+    """A run as the API shows it at ``now``, from its stored JSON text.
+
+    A settled run (``final`` set by ``settle``) shows the same at every instant, so its
+    encoded rendering is cached against that text; a moving run is rendered afresh.
+    """
+    kept = ctx.rendered.cached(run_id, stored)
+    if kept is not None:  # made from this very text, which was settled then, so it is now
+        return kept
+    record = json.loads(stored)
+    if record["final"] is None:
+        return render(record, phase(ctx, record, now))
+    return ctx.rendered.keep(run_id, stored, render(record, Phase(**record["final"])))
 
 
 def modify_run(ctx: Context, *, thread_id: str, run_id: str, now: float, body: Body,
@@ -312,7 +335,9 @@ def modify_run(ctx: Context, *, thread_id: str, run_id: str, now: float, body: B
     record = run_record(ctx, thread_id, run_id, now)
     if "metadata" in body:
         record["run"]["metadata"] = body["metadata"] or {}
-        ctx.store.update("runs", run_id, record)
+        stored = ctx.store.update("runs", run_id, record)
+        if record["final"] is not None:  # what the next list or get of it answers, too
+            return ctx.rendered.keep(run_id, stored, render(record, Phase(**record["final"])))
     return render(record, phase(ctx, record, now))
 
 
