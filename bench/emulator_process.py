@@ -45,12 +45,12 @@ def emulator(state: Path, latency_ms: float, *, rate: int = 0, api_key: str | No
         args += ["--rate-limit", f"{rate}/s"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     base_url = f"http://127.0.0.1:{port}/v1"
-    headers = {"OpenAI-Beta": "assistants=v2", "Authorization": f"Bearer {api_key or 'x'}"}
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                httpx.get(f"{base_url}/assistants/asst_demo", headers=headers, timeout=1)
+                # the stats path: answered once serving, and not counted as a request
+                httpx.get(f"{base_url.removesuffix('/v1')}/_emulator/stats", timeout=1)
                 break
             except httpx.TransportError:
                 if time.monotonic() > deadline or proc.poll() is not None:

@@ -71,6 +71,32 @@ def _headers(settings: ClientSettings) -> dict[str, str]:
     return headers
 
 
+class _Cookies(httpx.Cookies):
+    """Cookies kept as httpx keeps them, without httpx's cost on every answer that sets none
+    (it builds an ``email.message.Message`` of the headers for ``http.cookiejar`` each time)."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        if "set-cookie" in response.headers:
+            super().extract_cookies(response)
+
+
+class _ApiClient(httpx.AsyncClient):
+    """httpx's client with :class:`_Cookies` as its cookie store (httpx reads and updates it
+    only through the ``cookies`` property)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._answer_cookies = _Cookies()
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return self._answer_cookies
+
+    @cookies.setter
+    def cookies(self, cookies: Any) -> None:  # httpx's CookieTypes
+        self._answer_cookies = _Cookies(cookies)
+
+
 def _http(settings: ClientSettings, url: str,
           transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
     """The client requests go through: over :class:`ApiTransport` unless a test gives one."""
@@ -82,7 +108,7 @@ def _http(settings: ClientSettings, url: str,
         # reusing one the server is closing loses the request, and a lost create is ambiguous.
         transport = ApiTransport(ssl_context=verify, keepalive_expiry=_KEEPALIVE_EXPIRY,
                                  max_idle=settings.concurrency)
-    return httpx.AsyncClient(
+    return _ApiClient(
         base_url=url + "/",
         headers=_headers(settings),
         timeout=settings.timeout,

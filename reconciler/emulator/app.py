@@ -14,6 +14,7 @@ import hmac
 import json
 import logging
 import threading
+import time
 from collections import Counter
 from types import SimpleNamespace
 from typing import Any
@@ -179,6 +180,10 @@ class EmulatorApp:
         #: Answers sent, by status code: ``GET /_emulator/stats`` (benchmarks count requests
         #: and 429s with it; the API's own paths never start with an underscore).
         self.answered: Counter[int] = Counter()
+        #: When the first request arrived and the last answer started (monotonic seconds):
+        #: the span a client used the API for, whatever its start-up took.
+        self.first_request_at: float | None = None
+        self.last_answer_at: float | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -188,9 +193,13 @@ class EmulatorApp:
                 await self._stats(send)
                 return
 
+            if self.first_request_at is None:
+                self.first_request_at = time.monotonic()
+
             async def counted(message: Message) -> None:
                 if message["type"] == "http.response.start":
                     self.answered[int(message["status"])] += 1
+                    self.last_answer_at = time.monotonic()
                 await send(message)
 
             await self._app(scope, receive, counted)
@@ -199,6 +208,8 @@ class EmulatorApp:
         body = json.dumps({
             "requests": sum(self.answered.values()),
             "by_status": {str(code): n for code, n in sorted(self.answered.items())},
+            "first_request_at": self.first_request_at,
+            "last_answer_at": self.last_answer_at,
         }).encode()
         await send({"type": "http.response.start", "status": 200,
                     "headers": [(b"content-type", b"application/json")]})

@@ -84,10 +84,13 @@ class RenderCache:
 
     The stored text is kept to compare with (an exact test, and cheaper than hashing it):
     about 2.5 kB an entry for a run. Bounded: past ``capacity`` objects the oldest entry is
-    dropped (an update refreshes an entry's age). One lock, so several threads are safe.
+    dropped (an update refreshes an entry's age). The default holds a project of 100,000 runs
+    whole (about 300 MB at most): a plan lists every run in the same order each time, and a
+    cache smaller than that order would drop each entry just before it is asked for again.
+    One lock, so several threads are safe.
     """
 
-    def __init__(self, capacity: int = 50_000) -> None:
+    def __init__(self, capacity: int = 120_000) -> None:
         self.capacity = capacity
         self._entries: dict[str, tuple[str, Encoded]] = {}
         self._lock = threading.Lock()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Callable
+from typing import Any
 
 import httpx
 import pytest
@@ -354,3 +355,36 @@ def test_ids_cannot_add_path_segments_or_a_query() -> None:
 
     run(go())
     assert seen[0].url.raw_path == b"/v1/threads/thread_a/runs/..%2F..%2Ffiles%3Fx%3D1%23y"
+
+
+def test_cookies_a_server_sets_are_sent_back_and_answers_without_them_cost_no_parsing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """httpx's cookie handling is kept (a gateway's affinity cookie comes back), but the
+    cookie jar is only consulted for answers that carry ``Set-Cookie``."""
+    import http.cookiejar
+
+    parsed: list[int] = []
+    original = http.cookiejar.CookieJar.extract_cookies
+
+    def counting(self: http.cookiejar.CookieJar, response: Any, request: Any) -> None:
+        parsed.append(1)
+        original(self, response, request)
+
+    monkeypatch.setattr(http.cookiejar.CookieJar, "extract_cookies", counting)
+    sent: list[str | None] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        sent.append(request.headers.get("cookie"))
+        headers = {"set-cookie": "affinity=node-3; Path=/"} if len(sent) == 1 else {}
+        return httpx.Response(200, json={"id": "run_1", "status": "completed"},
+                              headers=headers)
+
+    async def go() -> None:
+        async with make_client(handler) as client:
+            for _ in range(3):
+                await client.get_run("thread_a", "run_1")
+
+    asyncio.run(go())
+    assert sent == [None, "affinity=node-3", "affinity=node-3"]
+    assert parsed == [1]

@@ -1,0 +1,100 @@
+"""The floor under a plan on this machine: the emulator's answers with almost no client at all.
+
+``e2e_bench.py`` sets each command beside ``requests ÷ concurrency × latency``, an ideal that
+takes the server's own time as zero. On a small machine the emulator shares the CPUs with
+the client, so this prints what the same requests take from the barest client there is (raw
+asyncio sockets, one hand-written GET each, the body only counted), then the read phase of
+reconciler's client in-process, then the whole ``reconciler plan`` process, all against one
+emulator process with the same latency and concurrency, in one run.
+
+Run: ``python bench/floor_bench.py [--threads 1000] [--runs 20]``. Asserts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from e2e_bench import API_KEY, env_for, run_command, seed, write_manifests
+from emulator_process import emulator
+
+from reconciler.client import AssistantsClient, ClientSettings
+from reconciler.live import read_live_state
+
+
+async def _bare_get(host: str, port: int, paths: asyncio.Queue[str]) -> int:
+    """GETs over one kept-alive connection until the queue is empty; bytes of body read."""
+    reader, writer = await asyncio.open_connection(host, port)
+    total = 0
+    while not paths.empty():
+        path = paths.get_nowait()
+        writer.write(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer "
+                     f"{API_KEY}\r\nOpenAI-Beta: assistants=v2\r\n\r\n".encode())
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        total += len(await reader.readexactly(length))
+    writer.close()
+    return total
+
+
+async def bare_client(base_url: str, threads: list[str], concurrency: int) -> float:
+    """Seconds for the barest client to list every thread, ``concurrency`` at a time."""
+    host, port = base_url.removeprefix("http://").split("/")[0].split(":")
+    paths: asyncio.Queue[str] = asyncio.Queue()
+    for thread_id in threads:
+        paths.put_nowait(f"/v1/threads/{thread_id}/runs?limit=100&order=desc")
+    started = time.perf_counter()
+    await asyncio.gather(*(_bare_get(host, int(port), paths) for _ in range(concurrency)))
+    return time.perf_counter() - started
+
+
+async def reconciler_read(base_url: str, threads: list[str], concurrency: int) -> float:
+    settings = ClientSettings(base_url=base_url, api_key=API_KEY, concurrency=concurrency)
+    async with AssistantsClient(settings) as client:
+        started = time.perf_counter()
+        await read_live_state(client, threads)
+        return time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--threads", type=int, default=1000)
+    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--latency-ms", type=float, default=50.0)
+    parser.add_argument("--concurrency", type=int, default=32)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="reconciler-floor-") as tmp:
+        state = Path(tmp) / "state.sqlite"
+        threads = asyncio.run(seed(state, args.threads, args.runs))
+        folder = Path(tmp) / "manifests"
+        write_manifests(folder, threads, args.runs)
+        ideal = len(threads) / args.concurrency * args.latency_ms / 1000
+        print(f"{len(threads):,} threads × {args.runs} runs, latency {args.latency_ms:g} ms, "
+              f"concurrency {args.concurrency}: ideal {ideal:.2f} s")
+        with emulator(state, args.latency_ms, api_key=API_KEY) as url:
+            asyncio.run(bare_client(url, threads, args.concurrency))  # the emulator warmed
+            figures = {
+                "bare asyncio client, lists only": [
+                    asyncio.run(bare_client(url, threads, args.concurrency)) for _ in range(3)],
+                "reconciler's client, read phase in-process": [
+                    asyncio.run(reconciler_read(url, threads, args.concurrency))
+                    for _ in range(3)],
+                "reconciler plan, whole process": [
+                    run_command(["plan", str(folder), "--concurrency", str(args.concurrency)],
+                                env_for(url))[0] for _ in range(3)],
+            }
+        for name, seconds in figures.items():
+            median = statistics.median(seconds)
+            print(f"  {name:<44} median {median:5.2f} s  {median / ideal:4.2f}× the ideal  "
+                  f"(runs: {', '.join(f'{s:.2f}' for s in seconds)})")
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
