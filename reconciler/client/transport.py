@@ -19,6 +19,8 @@ server has neither closed it nor sent anything unasked, and for ``keepalive_expi
 from __future__ import annotations
 
 import asyncio
+import os
+import socket
 import ssl
 import time
 from collections.abc import AsyncIterator
@@ -209,6 +211,16 @@ class _Body(httpx.AsyncByteStream):
         self._transport.finished(self._connection, complete=self._done)
 
 
+def _in_os_words(exc: OSError) -> OSError:
+    """``exc``, or the system's words for its error number in front of it: asyncio says
+    "Connect call failed ('10.0.0.1', 443)" where the system says "Connection refused"."""
+    if not exc.errno or isinstance(exc, socket.gaierror | ssl.SSLError):
+        return exc  # their own words already (and TLS errors are read as they are)
+    words = OSError(exc.errno, os.strerror(exc.errno))
+    words.__cause__ = exc
+    return words
+
+
 class ApiTransport(httpx.AsyncBaseTransport):
     """httpx's transport interface over :class:`_Connection`s, kept idle per origin."""
 
@@ -285,7 +297,7 @@ class ApiTransport(httpx.AsyncBaseTransport):
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from exc
         except OSError as exc:  # refused, unreachable, no such host, and every TLS failure
-            raise httpx.ConnectError(str(exc) or type(exc).__name__) from exc
+            raise httpx.ConnectError(str(exc) or type(exc).__name__) from _in_os_words(exc)
         return _Connection(protocol, origin)
 
     async def aclose(self) -> None:

@@ -691,8 +691,8 @@ def test_a_refused_connection_is_one_sentence() -> None:
     port = free_port()
     exc = fail(settings(f"http://127.0.0.1:{port}/v1", max_retries=1), get_run,
                errors.ApiConnectionError, sleep=Sleeps())
-    assert str(exc).startswith("get run run_1: could not connect to the API")
-    assert f"talking to 127.0.0.1:{port}" in str(exc)
+    assert str(exc) == (f"get run run_1: could not connect to the API (Connection refused) "
+                        f"talking to 127.0.0.1:{port}")
 
 
 def test_a_key_that_cannot_be_a_header_is_refused_without_showing_it() -> None:

@@ -297,7 +297,9 @@ def test_a_refused_connection_is_a_connect_error_that_says_why() -> None:
         async with httpx.AsyncClient(transport=transport()) as client:
             with pytest.raises(httpx.ConnectError) as caught:
                 await client.get(url)
-        assert isinstance(caught.value.__cause__, ConnectionRefusedError)
+        assert isinstance(caught.value.__cause__, OSError)
+        assert caught.value.__cause__.strerror == "Connection refused"
+        assert isinstance(caught.value.__cause__.__cause__, ConnectionRefusedError)
     run(test)
 
 
