@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
+import urllib.request
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NoReturn, Self, TypeAlias
 from urllib.parse import urlsplit
@@ -99,13 +100,17 @@ class _ApiClient(httpx.AsyncClient):
 
 def _http(settings: ClientSettings, url: str,
           transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-    """The client requests go through: over :class:`ApiTransport` unless a test gives one."""
+    """The client requests go through: over :class:`ApiTransport`, unless a test gives a
+    transport or the environment names a proxy for the API's scheme."""
     # Always a verifying context: httpx uses it for https whatever the scheme's spelling
     # (and for a proxy taken from the environment).
     verify = _ssl_context(settings.ca_bundle)
-    if transport is None:
-        # An idle connection is dropped before common servers drop it (uvicorn after 5 s):
-        # reusing one the server is closing loses the request, and a lost create is ambiguous.
+    # An idle connection is dropped before common servers drop it (uvicorn after 5 s):
+    # reusing one the server is closing loses the request, and a lost create is ambiguous.
+    limits = httpx.Limits(max_connections=settings.concurrency,
+                          max_keepalive_connections=settings.concurrency,
+                          keepalive_expiry=_KEEPALIVE_EXPIRY)
+    if transport is None and not _proxied(url):
         transport = ApiTransport(ssl_context=verify, keepalive_expiry=_KEEPALIVE_EXPIRY,
                                  max_idle=settings.concurrency)
     return _ApiClient(
@@ -114,8 +119,18 @@ def _http(settings: ClientSettings, url: str,
         timeout=settings.timeout,
         transport=transport,
         verify=verify,
+        limits=limits,
         follow_redirects=False,
     )
+
+
+def _proxied(url: str) -> bool:
+    """Whether the environment (``HTTPS_PROXY``, ``HTTP_PROXY``, ``ALL_PROXY``, or the
+    system's settings, as httpx reads them) names a proxy for ``url``'s scheme. httpx then
+    routes requests through it with its own transport, honouring ``NO_PROXY`` itself, as it
+    did before :class:`ApiTransport`: httpx ignores those variables once given a transport."""
+    proxies = urllib.request.getproxies()
+    return bool(proxies.get(urlsplit(url).scheme) or proxies.get("all"))
 
 
 def _ssl_error(exc: BaseException) -> ssl.SSLError | None:

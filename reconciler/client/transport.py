@@ -11,6 +11,9 @@ limit); what is ours is only the plumbing, and it raises httpx's own exceptions,
 (nothing was sent), ``WriteError``, ``ReadError``, ``ReadTimeout`` and ``RemoteProtocolError``
 (the request may have been sent), and ``LocalProtocolError`` (it could not be written).
 
+Used whenever the environment names no proxy for the API (see ``http_client._proxied``):
+proxies stay httpx's own transport's work, as before.
+
 No waiting for a free connection: :class:`HttpClient` bounds the attempts in flight, and each
 takes an idle connection to its host or opens one. An idle connection is reused only while the
 server has neither closed it nor sent anything unasked, and for ``keepalive_expiry`` seconds.

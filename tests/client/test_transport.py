@@ -1,4 +1,5 @@
-"""The HTTP/1.1 transport against raw loopback servers that script every byte they send.
+"""The HTTP/1.1 transport against raw loopback servers that script every byte they send,
+and the environment's proxies, which httpx's own transport still serves.
 
 Each server runs in the test's own event loop (``asyncio.start_server`` on 127.0.0.1), counts
 the connections it accepted and answers as the test scripts it: keep-alive or not, closing
@@ -18,7 +19,10 @@ import httpx
 import pytest
 import trustme
 
+from reconciler.client import AssistantsClient, ClientSettings, JSONObject
+from reconciler.client.http_client import _proxied
 from reconciler.client.transport import MAX_HEAD_BYTES, ApiTransport
+from tests.client.stubs import Reply, StubRequest, StubServer
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
 OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}"
@@ -338,3 +342,49 @@ def test_tls_is_verified_with_the_given_context() -> None:
                     await client.get(server.url)
             assert isinstance(caught.value.__cause__, ssl.SSLCertVerificationError)
     run(test)
+
+
+# -- proxies from the environment: httpx's own transport, as before ------------------------
+
+PROXY_VARIABLES = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY")
+
+
+@pytest.fixture
+def no_proxy_variables(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+        monkeypatch.delenv(name.lower(), raising=False)
+    return monkeypatch
+
+
+def test_a_proxy_is_named_for_the_apis_scheme_or_for_all(
+    no_proxy_variables: pytest.MonkeyPatch,
+) -> None:
+    assert not _proxied("https://api.example.test/v1")
+    no_proxy_variables.setenv("HTTPS_PROXY", "http://proxy.example.test:3128")
+    assert _proxied("https://api.example.test/v1")
+    assert not _proxied("http://api.example.test/v1")
+    no_proxy_variables.setenv("ALL_PROXY", "http://proxy.example.test:3128")
+    assert _proxied("http://api.example.test/v1")
+
+
+def test_requests_go_through_the_proxy_the_environment_names(
+    no_proxy_variables: pytest.MonkeyPatch,
+) -> None:
+    """The API host does not even resolve: only the proxy (a loopback stub) can answer."""
+    def handler(request: StubRequest, reply: Reply) -> None:
+        reply.json(200, {"id": "run_1", "status": "completed", "object": "thread.run"})
+
+    async def get_run(url: str) -> JSONObject:
+        settings = ClientSettings(base_url=url, api_key="sk-test", allow_insecure_http=True,
+                                  max_retries=0)
+        async with AssistantsClient(settings) as client:
+            return await client.get_run("thread_a", "run_1")
+
+    with StubServer(handler) as proxy:
+        no_proxy_variables.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.port}")
+        answer = asyncio.run(get_run("http://api.example.invalid/v1"))
+        seen = proxy.requests
+    assert answer["id"] == "run_1"
+    assert [(r.path, r.headers["host"]) for r in seen] == [
+        ("/v1/threads/thread_a/runs/run_1", "api.example.invalid")]
