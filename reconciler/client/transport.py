@@ -295,8 +295,12 @@ class ApiTransport(httpx.AsyncBaseTransport):
         tls = self._ssl_context if scheme == "https" else None
         try:
             async with asyncio.timeout(timeout):
+                # Happy eyeballs (RFC 8305), as anyio does for httpcore: a host whose IPv6
+                # address does not answer is reached over IPv4 after 250 ms, not after the
+                # whole connect timeout.
                 _, protocol = await loop.create_connection(
-                    _Protocol, host, port, ssl=tls, server_hostname=host if tls else None)
+                    _Protocol, host, port, ssl=tls, server_hostname=host if tls else None,
+                    happy_eyeballs_delay=0.25)
         except TimeoutError as exc:
             raise httpx.ConnectTimeout(f"timed out connecting to {host}:{port}") from exc
         except OSError as exc:  # refused, unreachable, no such host, and every TLS failure
