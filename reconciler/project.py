@@ -18,7 +18,8 @@ from reconciler.client import AssistantsClient
 from reconciler.config import ProjectConfig, find_config, read_config
 from reconciler.errors import ConfigError, ManifestError
 from reconciler.live import ThreadsRead, plan_from_api
-from reconciler.manifest import ManifestSet, Problem, load_manifests_parallel, read_sources
+from reconciler.loading import load_manifests_parallel
+from reconciler.manifest import ManifestSet, Problem, read_sources
 from reconciler.model import DesiredRun
 from reconciler.planning import Plan, PlanOptions
 

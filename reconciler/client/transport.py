@@ -201,7 +201,7 @@ class _Body(httpx.AsyncByteStream):
                     yield bytes(event.data)
                 elif isinstance(event, h11.EndOfMessage):
                     self._done = True
-                elif event is h11.PAUSED or isinstance(event, h11.ConnectionClosed):
+                else:  # h11 reports a body cut short as an error; anything else is one too
                     raise httpx.RemoteProtocolError("the server ended the answer early")
         except BaseException:
             await self.aclose()

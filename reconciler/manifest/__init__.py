@@ -10,12 +10,11 @@ The package's public face; import from here, not from the rooms, which are:
 - ``checks``: the JSON Schema, the API's limits and the semantic checks, in sentences, with
   "did you mean" (``suggest``);
 - ``merge``: ``defaults`` merged into each run, and a valid run as a ``DesiredRun``;
-- ``load``: the pipeline, ``load_manifests`` → ``ManifestSet``;
-- ``parallel``: the same pipeline over several processes for big manifests
-  (``load_manifests_parallel``), falling back to ``load_manifests`` for an exact answer.
+- ``load``: the pipeline, ``load_manifests`` → ``ManifestSet`` (run over several processes
+  for big manifests by ``reconciler.loading``, outside this package).
 
-Everything but ``sources`` and ``parallel`` (worker processes) is pure. ``SourceLocation`` is
-the domain's (``reconciler.model``), re-exported because every ``Problem`` carries one.
+Everything but ``sources`` is pure. ``SourceLocation`` is the domain's (``reconciler.model``),
+re-exported because every ``Problem`` carries one.
 """
 
 from __future__ import annotations
@@ -32,7 +31,6 @@ from reconciler.manifest.documents import (
 )
 from reconciler.manifest.load import ManifestSet, load_manifests
 from reconciler.manifest.merge import merge_run
-from reconciler.manifest.parallel import load_manifests_parallel
 from reconciler.manifest.sources import (
     MANIFEST_SUFFIXES,
     MAX_FILE_BYTES,
@@ -66,7 +64,6 @@ __all__ = [
     "find_manifest_files",
     "format_path",
     "load_manifests",
-    "load_manifests_parallel",
     "merge_run",
     "parse_documents",
     "read_sources",

@@ -21,7 +21,7 @@ import trustme
 
 from reconciler.client import AssistantsClient, ClientSettings, JSONObject
 from reconciler.client.http_client import _proxied
-from reconciler.client.transport import MAX_HEAD_BYTES, ApiTransport
+from reconciler.client.transport import MAX_HEAD_BYTES, ApiTransport, _Connection
 from tests.client.stubs import Reply, StubRequest, StubServer
 
 Script = Callable[[asyncio.StreamReader, asyncio.StreamWriter, int], Awaitable[None]]
@@ -94,6 +94,13 @@ async def get(client: httpx.AsyncClient, url: str) -> httpx.Response:
     return response
 
 
+async def until_idle(pool: ApiTransport, seen: Callable[[_Connection], bool]) -> None:
+    """Let the event loop run until the pool's idle connection has ``seen`` what the server
+    sent it (no clock: only loop turns, bounded by :func:`run`'s limit)."""
+    while not any(seen(c) for idle in pool._idle.values() for c in idle):
+        await asyncio.sleep(0)
+
+
 def run(test: Callable[[], Awaitable[None]]) -> None:
     asyncio.run(asyncio.wait_for(test(), 10))
 
@@ -152,9 +159,10 @@ def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
         await writer.drain()
 
     async def test() -> None:
-        async with Server(script) as server, httpx.AsyncClient(transport=transport()) as client:
+        pool = transport()
+        async with Server(script) as server, httpx.AsyncClient(transport=pool) as client:
             await get(client, server.url)
-            await asyncio.sleep(0.05)  # the server's FIN arrives
+            await until_idle(pool, lambda c: c.protocol.eof or c.protocol.closed)  # the FIN
             assert (await get(client, server.url)).status_code == 200
             assert server.connections == 2
     run(test)
@@ -179,9 +187,10 @@ def test_bytes_nobody_asked_for_make_an_idle_connection_unusable() -> None:
             await writer.drain()
 
     async def test() -> None:
-        async with Server(script) as server, httpx.AsyncClient(transport=transport()) as client:
+        pool = transport()
+        async with Server(script) as server, httpx.AsyncClient(transport=pool) as client:
             await get(client, server.url)
-            await asyncio.sleep(0.05)
+            await until_idle(pool, lambda c: bool(c.protocol.chunks or c.h11.trailing_data[0]))
             assert (await get(client, server.url)).json() == {}
             assert server.connections == 2
     run(test)

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import pytest
 
-from reconciler.manifest import load_manifests, parallel
-from reconciler.manifest.load import ManifestSet
-from reconciler.manifest.parallel import join_parts, load_manifests_parallel, split_sources
+from reconciler import loading as parallel
+from reconciler.loading import join_parts, load_manifests_parallel, split_sources
+from reconciler.manifest import ManifestSet, load_manifests
 
 
 def manifest(thread: str, runs: int, *, prefix: str = "run", defaults_thread: str = "") -> str:

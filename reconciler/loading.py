@@ -1,5 +1,8 @@
 """Big manifests loaded on every CPU: files split over processes, the result of one process.
 
+The application layer's way to run the pure :mod:`reconciler.manifest` pipeline (worker
+processes are the edge's business, so they live here, not in the package).
+
 Parsing YAML and checking runs is CPU-bound Python: a project of 100,000 runs spends seconds in
 it before its first request, on one core while the others idle. Above ``PARALLEL_MIN_CHARS`` of
 text, with more than one CPU and more than one file, the files are split into contiguous groups
@@ -21,7 +24,7 @@ from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from reconciler.manifest.load import ManifestSet, load_manifests
+from reconciler.manifest import ManifestSet, load_manifests
 from reconciler.model import DesiredRun
 
 __all__ = ["PARALLEL_MIN_CHARS", "load_manifests_parallel", "split_sources"]
