@@ -333,4 +333,8 @@ def _fail(message: str, debug: bool = False) -> int:
 
 def main() -> None:
     gc.set_threshold(*GC_THRESHOLDS)
-    sys.exit(run())
+    code = run()
+    # What is still alive is freed by the process's exit; without this, the interpreter's
+    # last collection walks all of it (0.2 s after a plan of 100,000 runs).
+    gc.freeze()
+    sys.exit(code)

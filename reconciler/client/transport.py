@@ -26,7 +26,7 @@ import os
 import socket
 import ssl
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, cast
 
 import h11
@@ -227,8 +227,10 @@ def _in_os_words(exc: OSError) -> OSError:
 class ApiTransport(httpx.AsyncBaseTransport):
     """httpx's transport interface over :class:`_Connection`s, kept idle per origin."""
 
-    def __init__(self, *, ssl_context: ssl.SSLContext, keepalive_expiry: float,
-                 max_idle: int) -> None:
+    def __init__(self, *, ssl_context: ssl.SSLContext | Callable[[], ssl.SSLContext],
+                 keepalive_expiry: float, max_idle: int) -> None:
+        # A callable is called at the first https connection: building a verifying context
+        # (certifi's CAs) costs 25 ms that a plain-http API never needs.
         self._ssl_context = ssl_context
         self._keepalive_expiry = keepalive_expiry
         self._max_idle = max(1, max_idle)
@@ -279,6 +281,11 @@ class ApiTransport(httpx.AsyncBaseTransport):
         connection.idle_until = time.monotonic() + self._keepalive_expiry
         idle.append(connection)
 
+    def _tls(self) -> ssl.SSLContext:
+        if not isinstance(self._ssl_context, ssl.SSLContext):
+            self._ssl_context = self._ssl_context()
+        return self._ssl_context
+
     def _take_idle(self, origin: Origin) -> _Connection | None:
         idle = self._idle.get(origin)
         now = time.monotonic()
@@ -292,7 +299,7 @@ class ApiTransport(httpx.AsyncBaseTransport):
     async def _connect(self, origin: Origin, timeout: float | None) -> _Connection:
         scheme, host, port = origin
         loop = asyncio.get_running_loop()
-        tls = self._ssl_context if scheme == "https" else None
+        tls = self._tls() if scheme == "https" else None
         try:
             async with asyncio.timeout(timeout):
                 # Happy eyeballs (RFC 8305), as anyio does for httpcore: a host whose IPv6

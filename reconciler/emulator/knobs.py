@@ -102,8 +102,13 @@ class KnobsMiddleware:
         with self._lock:
             request_id = f"req_{self._request_ids.getrandbits(128):032x}"
             delay = self.config.latency.sample(self._latency) if self.config.latency else 0.0
-        if delay > 0:
-            await asyncio.sleep(delay)
+        # The latency is when the answer starts: ``delay`` after the request arrived, the
+        # emulator's own work done within it, as a real API's servers work in parallel while
+        # the network carries requests and answers. Working first and waiting after keeps
+        # one process from adding its queue to the latency: requests that arrive together
+        # (a client's connections in step) would otherwise be worked one after another once
+        # their delays end, the last waiting for all the others.
+        answer_at = started + delay
 
         allowed, remaining, wait = True, float(_UNLIMITED_REQUESTS - 1), 0.0
         if self._bucket is not None:
@@ -112,6 +117,9 @@ class KnobsMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
+                early = answer_at - time.perf_counter()
+                if early > 0:
+                    await asyncio.sleep(early)
                 elapsed = int((time.perf_counter() - started) * 1000)
                 message = dict(message)
                 message["headers"] = [

@@ -54,7 +54,7 @@ class Line:
 
 
 def is_warning(change: Change) -> bool:
-    return change.action is Action.NOOP and any(r in WARNINGS for r in change.reasons)
+    return change.action is Action.NOOP and not WARNINGS.isdisjoint(change.reasons)
 
 
 def summary_line(plan: Plan) -> str:

@@ -33,6 +33,7 @@ from reconciler.client import (
     sanitize,
     validate_base_url,
 )
+from reconciler.client import settings as settings_module
 from tests.client.stubs import Reply, StubRequest, StubServer, free_port
 
 KEY = "sk-hostile-0123456789abcdefghijklmnop"
@@ -753,6 +754,23 @@ def test_tls_with_the_private_ca_is_accepted(tls_server: ssl.SSLContext, ca_file
     assert ClientSettings.from_env({"REQUESTS_CA_BUNDLE": ca_file}).ca_bundle == ca_file
     assert ClientSettings.from_env({"SSL_CERT_FILE": ca_file},
                                    ca_bundle="/other.pem").ca_bundle == "/other.pem"
+
+
+def test_plain_http_never_builds_the_default_tls_context() -> None:
+    settings_module._default_ssl_context.cache_clear()
+    with StubServer(ok) as stub:
+        assert call(settings(f"http://127.0.0.1:{stub.port}/v1"), get_run) == RUN
+    assert settings_module._default_ssl_context.cache_info().misses == 0
+    with StubServer(ok, tls=_untrusted_server()) as stub:  # https builds it at its connection
+        fail(settings(f"https://127.0.0.1:{stub.port}/v1"), get_run,
+             errors.ApiConnectionError, sleep=Sleeps())
+    assert settings_module._default_ssl_context.cache_info().misses == 1
+
+
+def _untrusted_server() -> ssl.SSLContext:
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    trustme.CA().issue_cert("127.0.0.1").configure_cert(context)
+    return context
 
 
 def test_tls_to_a_plain_http_server_is_one_sentence() -> None:

@@ -31,6 +31,37 @@ def test_fixed_latency_delays_every_response() -> None:
     assert elapsed >= 3 * 0.08
 
 
+def test_latency_is_when_the_answer_starts_with_the_work_done_within_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The request is worked on as it arrives and its answer held until the latency is up:
+    requests that arrive together are not worked one after another once their delays end."""
+    from reconciler.emulator import knobs
+
+    order: list[str] = []
+
+    async def app(scope: object, receive: object, send: knobs.Send) -> None:
+        order.append("worked")
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    async def sleep(seconds: float) -> None:
+        order.append("waited")
+        assert 0 < seconds <= 0.3
+
+    async def sent(message: knobs.Message) -> None:
+        order.append(message["type"])
+
+    async def receive() -> dict[str, object]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    monkeypatch.setattr(asyncio, "sleep", sleep)  # the one the knobs wait with
+    middleware = knobs.KnobsMiddleware(app, make_config(latency=parse_latency("300ms")))
+    scope = {"type": "http", "method": "GET", "path": "/v1/threads/t/runs", "headers": []}
+    asyncio.run(middleware(scope, receive, sent))
+    assert order == ["worked", "waited", "http.response.start", "http.response.body"]
+
+
 def test_distributed_latency_is_seeded() -> None:
     import random
 
