@@ -12,7 +12,6 @@ is left of the request's ``max_retry_time``; every transport fault becomes a typ
 from __future__ import annotations
 
 import asyncio
-import functools
 import ssl
 import time
 import urllib.request
@@ -35,6 +34,7 @@ from reconciler.client.retry import (
 )
 from reconciler.client.settings import (
     ClientSettings,
+    _api_tls,
     _authority,
     _check_header_value,
     _check_settings,
@@ -101,23 +101,18 @@ class _ApiClient(httpx.AsyncClient):
 
 def _http(settings: ClientSettings, url: str,
           transport: httpx.AsyncBaseTransport | None) -> httpx.AsyncClient:
-    """The client requests go through: over :class:`ApiTransport`, unless a test gives a
-    transport or the environment names a proxy for the API's scheme."""
+    """The client: over :class:`ApiTransport`, unless given a transport or proxied."""
     # An idle connection is dropped before common servers drop it (uvicorn after 5 s):
     # reusing one the server is closing loses the request, and a lost create is ambiguous.
     limits = httpx.Limits(max_connections=settings.concurrency,
                           max_keepalive_connections=settings.concurrency,
                           keepalive_expiry=_KEEPALIVE_EXPIRY)
-    verify: ssl.SSLContext | bool = True  # what httpx verifies with on transports it builds
+    verify: ssl.SSLContext | bool = True  # used by httpx only on transports it builds
     if transport is None and _proxied(url):
         verify = _ssl_context(settings.ca_bundle)  # httpx's own transport, through the proxy
     elif transport is None:
-        # A CA bundle is read now, so that a bad one is reported before the first request;
-        # the default context is built at the first https connection (25 ms of start-up
-        # that a plain-http API never needs).
-        tls = (_ssl_context(settings.ca_bundle) if settings.ca_bundle is not None
-               else functools.partial(_ssl_context, None))
-        transport = ApiTransport(ssl_context=tls, keepalive_expiry=_KEEPALIVE_EXPIRY,
+        transport = ApiTransport(ssl_context=_api_tls(settings.ca_bundle),
+                                 keepalive_expiry=_KEEPALIVE_EXPIRY,
                                  max_idle=settings.concurrency)
     return _ApiClient(
         base_url=url + "/",

@@ -14,7 +14,7 @@ import math
 import os
 import ssl
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 from urllib.parse import urlsplit
@@ -191,6 +191,13 @@ def insecure_warning(settings: ClientSettings) -> str | None:
 @functools.cache
 def _default_ssl_context() -> ssl.SSLContext:
     return httpx.create_ssl_context()  # certifi's CAs, as httpx would use; built once
+
+
+def _api_tls(ca_bundle: str | None) -> ssl.SSLContext | Callable[[], ssl.SSLContext]:
+    """The TLS context of reconciler's transport: a CA bundle is read now (a bad one fails
+    before any request); certifi's default is built at the first https connection (25 ms of
+    start-up that a plain-http API never needs)."""
+    return _default_ssl_context if ca_bundle is None else _ssl_context(ca_bundle)
 
 
 def _ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
