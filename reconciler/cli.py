@@ -86,8 +86,10 @@ def cli(ctx: click.Context, debug: bool, color: bool | None, quiet: bool, verbos
                    "schemas/validate-result.schema.json.")
 def validate(paths: tuple[str, ...], fmt: str) -> int:
     """Check manifests against the schema and the API's limits; no API calls."""
+    from reconciler.render.validation import render_problems  # not the terminal's modules
+
     valid = outputs.validate_manifests(paths, fmt, echo=click.echo, warn=_err,
-                                       problems=terminal.render_problems)
+                                       problems=render_problems)
     return EXIT_OK if valid else EXIT_ERROR
 
 

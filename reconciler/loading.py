@@ -1,6 +1,7 @@
-"""Big manifests loaded on every CPU: files split over processes, the result of one process.
+"""The project's manifests and ``reconciler.toml`` read and checked, big ones on every CPU.
 
-The application layer's way to run the pure :mod:`reconciler.manifest` pipeline (worker
+``validate`` needs only this module, so it never imports the HTTP client. This is the
+application layer's way to run the pure :mod:`reconciler.manifest` pipeline (worker
 processes are the edge's business, so they live here, not in the package).
 
 Parsing YAML and checking runs is CPU-bound Python: a project of 100,000 runs spends seconds in
@@ -23,11 +24,17 @@ import sys
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 
-from reconciler.manifest import ManifestSet, load_manifests
+from reconciler.config import ProjectConfig, find_config, read_config
+from reconciler.errors import ManifestError
+from reconciler.manifest import ManifestSet, Problem, load_manifests, read_sources
 from reconciler.model import DesiredRun
 
-__all__ = ["PARALLEL_MIN_CHARS", "load_manifests_parallel", "split_sources"]
+__all__ = [
+    "PARALLEL_MIN_CHARS", "Checked", "check_manifests", "load_desired",
+    "load_manifests_parallel", "load_project_config", "split_sources",
+]
 
 #: Below this much text (about 7,000 runs) a second process costs more than it saves.
 PARALLEL_MIN_CHARS = 1_000_000
@@ -50,6 +57,56 @@ def load_manifests_parallel(sources: Sources, *, processes: int | None = None) -
         return load_manifests(sources)
     joined = join_parts(parts)
     return joined if joined is not None else load_manifests(sources)
+
+
+def load_project_config(paths: Sequence[str]) -> ProjectConfig:
+    """``reconciler.toml`` beside the manifests (or above them), if there is one."""
+    found = find_config(paths)
+    if found is None:
+        return ProjectConfig()
+    config, problems = read_config(found)
+    if problems:
+        raise ManifestError([str(p) for p in problems], subject=found)
+    return config
+
+
+def load_desired(paths: Sequence[str]) -> ManifestSet:
+    """Read and validate the manifests; any problem stops here, before the API is called."""
+    sources, read_problems = read_sources(paths)
+    loaded = load_manifests_parallel(sources)
+    problems = [str(p) for p in (*read_problems, *loaded.problems)]
+    if problems:
+        raise ManifestError(problems)
+    return loaded
+
+
+@dataclass(frozen=True)
+class Checked:
+    """``validate`` for machines: every located problem of the config and the manifests."""
+
+    problems: tuple[Problem, ...]
+    runs: int
+    threads: int
+
+    def summary(self) -> str:
+        return (
+            f"The manifests are valid: {self.runs} run{'s' if self.runs != 1 else ''} "
+            f"on {self.threads} thread{'s' if self.threads != 1 else ''}."
+        )
+
+
+def check_manifests(paths: Sequence[str]) -> Checked:
+    """Every problem at once, ``reconciler.toml``'s and the manifests', as located values
+    (``validate --format github|json``); raises nothing, so a CI sees them all."""
+    problems: list[Problem] = []
+    found = find_config(paths)
+    if found is not None:
+        problems.extend(read_config(found)[1])
+    sources, read_problems = read_sources(paths)
+    loaded = load_manifests_parallel(sources)
+    problems.extend((*read_problems, *loaded.problems))
+    threads = len({r.thread_id for r in loaded.runs})
+    return Checked(tuple(problems), len(loaded.runs), threads)
 
 
 def split_sources(sources: Sources, count: int) -> list[list[tuple[str, str]]]:

@@ -15,9 +15,9 @@ from pathlib import Path
 from reconciler.defaults import PLAN_FORMATS, VALIDATE_FORMATS
 from reconciler.errors import ConfigError
 from reconciler.files import write_text_file
+from reconciler.loading import check_manifests, load_desired, load_project_config
 from reconciler.manifest import Problem
 from reconciler.planning import Plan
-from reconciler.project import check_manifests, load_desired, load_project_config
 from reconciler.render.markdown import COMMENT_LIMIT
 
 __all__ = [

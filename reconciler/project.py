@@ -1,9 +1,9 @@
-"""The project as the commands see it: its ``reconciler.toml``, its manifests, its plan.
+"""The project's plan as the commands see it, and the options of carrying it out.
 
-The application layer between the command line and the core: the config found near the paths
-a command was given, the manifests read and validated before any API call, the plan computed
-from them against the live runs (and checked against ``--target``), and the options of an
-apply, with flags winning over ``reconciler.toml``. Nothing here parses flags or prints.
+The application layer between the command line and the core: the plan computed from the
+manifests (read by :mod:`reconciler.loading`) against the live runs and checked against
+``--target``, and the options of an apply, with flags winning over ``reconciler.toml``.
+Nothing here parses flags or prints.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from dataclasses import dataclass
 from reconciler.apply import ApplyOptions
 from reconciler.backend import Backend
 from reconciler.client import AssistantsClient
-from reconciler.config import ProjectConfig, find_config, read_config
-from reconciler.errors import ConfigError, ManifestError
+from reconciler.config import ProjectConfig
+from reconciler.errors import ConfigError
 from reconciler.live import ThreadsRead, plan_from_api
-from reconciler.loading import load_manifests_parallel
-from reconciler.manifest import ManifestSet, Problem, read_sources
+from reconciler.manifest import ManifestSet
 from reconciler.model import DesiredRun
 from reconciler.planning import Plan, PlanOptions
 
@@ -55,56 +54,6 @@ class ApplyFlags:
     poll_interval: float = ApplyOptions.poll_interval
     settle_poll: float = ApplyOptions.settle_poll
     max_creates: int | None = None  # None: ``max_creates`` in reconciler.toml, else no limit
-
-
-def load_project_config(paths: Sequence[str]) -> ProjectConfig:
-    """``reconciler.toml`` beside the manifests (or above them), if there is one."""
-    found = find_config(paths)
-    if found is None:
-        return ProjectConfig()
-    config, problems = read_config(found)
-    if problems:
-        raise ManifestError([str(p) for p in problems], subject=found)
-    return config
-
-
-def load_desired(paths: Sequence[str]) -> ManifestSet:
-    """Read and validate the manifests; any problem stops here, before the API is called."""
-    sources, read_problems = read_sources(paths)
-    loaded = load_manifests_parallel(sources)
-    problems = [str(p) for p in (*read_problems, *loaded.problems)]
-    if problems:
-        raise ManifestError(problems)
-    return loaded
-
-
-@dataclass(frozen=True)
-class Checked:
-    """``validate`` for machines: every located problem of the config and the manifests."""
-
-    problems: tuple[Problem, ...]
-    runs: int
-    threads: int
-
-    def summary(self) -> str:
-        return (
-            f"The manifests are valid: {self.runs} run{'s' if self.runs != 1 else ''} "
-            f"on {self.threads} thread{'s' if self.threads != 1 else ''}."
-        )
-
-
-def check_manifests(paths: Sequence[str]) -> Checked:
-    """Every problem at once, ``reconciler.toml``'s and the manifests', as located values
-    (``validate --format github|json``); raises nothing, so a CI sees them all."""
-    problems: list[Problem] = []
-    found = find_config(paths)
-    if found is not None:
-        problems.extend(read_config(found)[1])
-    sources, read_problems = read_sources(paths)
-    loaded = load_manifests_parallel(sources)
-    problems.extend((*read_problems, *loaded.problems))
-    threads = len({r.thread_id for r in loaded.runs})
-    return Checked(tuple(problems), len(loaded.runs), threads)
 
 
 def check_empty(manifests: ManifestSet, flags: PlanFlags) -> None:

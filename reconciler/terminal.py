@@ -14,7 +14,7 @@ import functools
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -34,7 +34,6 @@ from reconciler.workflow import Terminal, not_counting
 
 if TYPE_CHECKING:
     from reconciler.lock import LockStatus
-    from reconciler.manifest import Problem
 
 FORMATS = PLAN_FORMATS
 
@@ -136,17 +135,6 @@ def render(plan_value: Plan, fmt: str) -> str:
 
         return render_github(plan_value, render_text(plan_value, color=False)).rstrip("\n")
     return render_text(plan_value, color=use_color())
-
-
-def render_problems(problems: Sequence[Problem], fmt: str) -> str:
-    """``validate --format github|json``: the problems for a machine, ending in a newline."""
-    if fmt == "github":
-        from reconciler.render.github import problem_annotations
-
-        return problem_annotations(problems)
-    from reconciler.render.validation import render_problems_json
-
-    return render_problems_json(problems) + "\n"
 
 
 def progress_view(color: bool) -> PlainProgress | LiveProgress:

@@ -31,6 +31,7 @@ from reconciler.client import AssistantsClient
 from reconciler.errors import ApplyError, ConfigError, LimitError
 from reconciler.files import write_text_file
 from reconciler.live import ThreadsRead, list_thread_runs, read_live_state
+from reconciler.loading import load_desired, load_project_config
 from reconciler.manifest import ManifestSet
 from reconciler.planning import Plan, PlanOptions
 from reconciler.project import (
@@ -39,8 +40,6 @@ from reconciler.project import (
     apply_options,
     check_empty,
     compute_plan,
-    load_desired,
-    load_project_config,
 )
 from reconciler.render import render_text
 from reconciler.saved import check_not_stale, recognise_plan_file, write_plan_file

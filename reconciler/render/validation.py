@@ -13,10 +13,19 @@ from collections.abc import Sequence
 
 from reconciler.manifest import Problem
 
-__all__ = ["VALIDATE_RESULT_SCHEMA", "render_problems_json"]
+__all__ = ["VALIDATE_RESULT_SCHEMA", "render_problems", "render_problems_json"]
 
 #: The name :func:`reconciler.schemas.load_schema` knows the array's schema by.
 VALIDATE_RESULT_SCHEMA = "validate-result"
+
+
+def render_problems(problems: Sequence[Problem], fmt: str) -> str:
+    """``validate --format github|json``: the problems for a machine, ending in a newline."""
+    if fmt == "github":
+        from reconciler.render.github import problem_annotations
+
+        return problem_annotations(problems)
+    return render_problems_json(problems) + "\n"
 
 
 def render_problems_json(problems: Sequence[Problem]) -> str:

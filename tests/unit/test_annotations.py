@@ -21,10 +21,10 @@ import jsonschema
 import pytest
 
 from reconciler.changes import Change, Reason, Replace
+from reconciler.loading import check_manifests
 from reconciler.manifest import Problem
 from reconciler.model import DesiredState, SourceLocation, ToolCall
 from reconciler.planning import Plan, PlanOptions
-from reconciler.project import check_manifests
 from reconciler.render.github import (
     escape_data,
     escape_property,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import reconciler
 
@@ -69,3 +70,20 @@ def test_the_http_client_loads_without_httpx_own_command_line() -> None:
     assert first == "[]"
     assert done.returncode == 0, done.stderr
     assert any(line.startswith("Usage: httpx") for line in rest), done.stdout
+
+
+def test_validate_imports_no_http_client_and_no_event_loop() -> None:
+    """``validate`` (a pre-commit hook runs it on every commit) reads files only: httpx,
+    asyncio and the apply engine stay unloaded, whatever the result's format."""
+    code = ("import sys\n"
+            "from reconciler.cli import run\n"
+            "codes = [run(['validate', 'manifests/', '--format', f]) for f in\n"
+            "         ('text', 'json', 'github')]\n"
+            "heavy = ('httpx', 'asyncio', 'reconciler.client', 'reconciler.apply',\n"
+            "         'reconciler.workflow', 'reconciler.terminal', 'rich')\n"
+            "print(codes, sorted(m for m in heavy if m in sys.modules\n"
+            "                    and type(sys.modules[m]).__name__ != '_LazyModule'))\n")
+    root = Path(reconciler.__file__).parent.parent
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=root, check=True)
+    assert done.stdout.strip().splitlines()[-1] == "[0, 0, 0] []"
