@@ -8,8 +8,10 @@ anything from them.
 
 
 import hashlib
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 
 from reconciler import identity
 from reconciler.changes import (
@@ -118,7 +120,10 @@ class Plan:
     format_version: str = PLAN_FORMAT_VERSION
     backend: Binding | None = None
 
-    @property
+    # The views below are cached on the value (its changes never change): a plan of 100,000
+    # runs is asked for them by every renderer, and each look was a pass over all of them.
+
+    @cached_property
     def actionable(self) -> tuple[Change, ...]:
         """Changes apply will perform (everything but no-ops)."""
         return tuple(c for c in self.changes if c.action is not Action.NOOP)
@@ -128,14 +133,18 @@ class Plan:
         return bool(self.actionable)
 
     def count(self, action: Action) -> int:
-        return sum(1 for c in self.changes if c.action is action)
+        return self._counts[action]
+
+    @cached_property
+    def _counts(self) -> Counter[Action]:
+        return Counter(c.action for c in self.changes)
 
     @property
     def partial(self) -> bool:
         """Whether ``--target`` limited the plan (other changes may be pending)."""
         return bool(self.options.targets)
 
-    @property
+    @cached_property
     def drifted(self) -> tuple[Change, ...]:
         """Changes whose live run was changed outside reconciler since the last apply."""
         return tuple(c for c in self.changes if c.drift)

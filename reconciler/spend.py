@@ -73,7 +73,7 @@ def creates(plan: Plan) -> int:
 
 def plan_spend(plan: Plan) -> Spend:
     """The ceilings of every run ``plan`` creates, added up."""
-    found = [c for c in map(ceilings, plan.changes) if c is not None]
+    found = [c for c in map(ceilings, plan.actionable) if c is not None]
     return Spend(
         runs=len(found),
         prompt=sum(c.prompt for c in found if c.prompt is not None),

@@ -67,9 +67,16 @@ def summary_line(plan: Plan) -> str:
     )
 
 
-def unchanged_line(plan: Plan) -> str | None:
-    """The no-ops, only counted."""
-    quiet = sum(1 for c in plan.changes if c.action is Action.NOOP and not is_warning(c))
+def attention(plan: Plan) -> list[Change]:
+    """The no-ops shown anyway (see ``WARNINGS``)."""
+    return [c for c in plan.changes if c.reasons and is_warning(c)]
+
+
+def unchanged_line(plan: Plan, shown: int | None = None) -> str | None:
+    """The no-ops, only counted (less the ``shown`` ones needing attention, when known)."""
+    if shown is None:
+        shown = len(attention(plan))
+    quiet = plan.count(Action.NOOP) - shown
     if not quiet:
         return None
     if quiet == 1:

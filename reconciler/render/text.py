@@ -10,11 +10,11 @@ from reconciler.changes import Action, Change
 from reconciler.planning import Plan
 from reconciler.render._diff import (
     Line,
+    attention,
     ceilings_note,
     change_lines,
     field_lines,
     headline,
-    is_warning,
     notes,
     partial_note,
     reason_text,
@@ -99,7 +99,7 @@ def render_text(plan: Plan, *, color: bool) -> str:
         for change in actionable:
             _change(out, change)
 
-    warnings = [c for c in plan.changes if is_warning(c)]
+    warnings = attention(plan)
     if warnings:
         out.add()
         out.add(out.paint("Needs attention (no action planned):", "bold"))
@@ -107,7 +107,7 @@ def render_text(plan: Plan, *, color: bool) -> str:
             _change(out, change)
 
     out.add()
-    unchanged = unchanged_line(plan)
+    unchanged = unchanged_line(plan, len(warnings))
     if unchanged:
         out.add(unchanged)
     spend = spend_line(plan)
