@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn
 
@@ -37,6 +38,11 @@ MAX_ALIAS_NODES = 100_000
 MAX_DEPTH = 100
 
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+#: Keys, and values in mappings up to this long, are interned: 100,000 runs spell the same few
+#: keys and values (a thread id, an assistant, a team) a million times, and one string each
+#: is less memory, and less to pickle when a worker process loads half the files.
+_SHORT = 64
+_intern = sys.intern
 
 #: Characters YAML refuses (its printable set, inverted): control characters, NUL, surrogates.
 _UNPRINTABLE = re.compile(
@@ -239,7 +245,7 @@ class _DocumentReader:
                 if type(event) is _MAPPING_END:
                     break
                 self._not_a_key(event, path)
-            key: str = event.value
+            key: str = _intern(event.value)
             mark: Any = event.start_mark
             key_line = mark.line
             key_column = mark.column
@@ -255,6 +261,8 @@ class _DocumentReader:
             event = next_event()
             if type(event) is scalar and event.tag is None and event.anchor is None:
                 text = event.value
+                if len(text) <= _SHORT:
+                    text = _intern(text)
                 value[key] = resolve_plain_scalar(text) if event.implicit[0] else text
                 mark = event.start_mark
                 entries[key] = (key_line, key_column, mark.line, mark.column)

@@ -284,3 +284,18 @@ def test_generated_documents_match_the_reference(seed: int) -> None:
 def test_deep_nesting_matches_the_reference() -> None:
     text = "x: &x {y: 1}\na: " + "[" * 60 + "{b: [1, *x]}" + "]" * 60 + "\n"
     assert_same_as_reference("deep.yaml", text)
+
+
+def test_keys_and_short_values_are_one_string_each_across_documents() -> None:
+    """100,000 runs repeat a few keys and values: the reader keeps one string of each (less
+    memory, and less to pickle from a worker process), but never a long one."""
+    long_text = "x" * 65
+    text = "".join(f"---\nthread_id: thread_a\nteam: 'red'\nnote: {long_text}\n" for _ in range(2))
+    (first, second), problems = parse_documents("runs.yaml", text)
+    assert problems == []
+    one, two = first.value, second.value
+    assert isinstance(one, dict) and isinstance(two, dict)
+    assert one == two == {"thread_id": "thread_a", "team": "red", "note": long_text}
+    assert all(a is b for a, b in zip(one, two, strict=True))  # keys
+    assert one["thread_id"] is two["thread_id"] and one["team"] is two["team"]
+    assert one["note"] is not two["note"]
