@@ -15,7 +15,7 @@ from pathlib import Path
 from reconciler.defaults import PLAN_FORMATS, VALIDATE_FORMATS
 from reconciler.errors import ConfigError
 from reconciler.files import write_text_file
-from reconciler.loading import check_manifests, load_desired, load_project_config
+from reconciler.loading import Checked, check_manifests, load_desired, load_project_config
 from reconciler.manifest import Problem
 from reconciler.planning import Plan
 from reconciler.render.markdown import COMMENT_LIMIT
@@ -70,9 +70,7 @@ def validate_manifests(
     if fmt == "text":
         load_project_config(paths)  # a broken reconciler.toml is a validation error too
         desired = load_desired(paths).runs  # raises ManifestError, listing every problem
-        threads = len({r.thread_id for r in desired})
-        echo(f"The manifests are valid: {len(desired)} run{'s' if len(desired) != 1 else ''} "
-             f"on {threads} thread{'s' if threads != 1 else ''}.")
+        echo(Checked((), len(desired), len({r.thread_id for r in desired})).summary())
         return True
     checked = check_manifests(paths)
     shown = problems(checked.problems, fmt)

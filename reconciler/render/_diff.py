@@ -69,7 +69,7 @@ def summary_line(plan: Plan) -> str:
 
 def attention(plan: Plan) -> list[Change]:
     """The no-ops shown anyway (see ``WARNINGS``)."""
-    return [c for c in plan.changes if c.reasons and is_warning(c)]
+    return [c for c in plan.changes if is_warning(c)]
 
 
 def unchanged_line(plan: Plan, shown: int | None = None) -> str | None:
